@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (the main sweep, offline) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; installed first so the project's range (torch<2.14) pulls nothing bigger.
+TORCH ?= torch==2.13.0
+
+.PHONY: install run test lint bench
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) run.py -m smoothing=ls,gls task=ner
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) benchmarks/bench_smoothing.py
+	$(PY) benchmarks/bench_qa_postprocess.py

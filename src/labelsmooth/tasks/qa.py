@@ -1,0 +1,159 @@
+"""Extractive QA (SQuAD 2.0): start/end pointer heads over [CLS] + context tokens, official SQuAD 2.0 metric."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from labelsmooth.data.qa_features import prepare_features
+from labelsmooth.data.squad import QAExample
+from labelsmooth.metrics.calibration import calibration_errors
+from labelsmooth.metrics.qa_postprocess import postprocess
+from labelsmooth.metrics.squad_v2 import squad_v2_scores
+from labelsmooth.models import EncoderSpec
+from labelsmooth.smoothing import Head
+from labelsmooth.tasks.base import TaskModule
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "context_mask", "start_position", "end_position")
+
+
+class FeatureDataset(Dataset):
+    """Rows of a dict of equal-length tensors, plus each row's index (to find its window's metadata)."""
+
+    def __init__(self, tensors: dict[str, Tensor]) -> None:
+        self.tensors = tensors
+        self.length = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()} | {"feature_index": torch.tensor(i)}
+
+
+class QADataModule(L.LightningDataModule):
+    """SQuAD 2.0 examples tokenised into (question, context window) features with gold pointers."""
+
+    def __init__(
+        self,
+        source: Any,
+        model: EncoderSpec,
+        max_length: int,
+        doc_stride: int,
+        max_query_length: int,
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.model = model
+        self.max_length = max_length
+        self.doc_stride = doc_stride
+        self.max_query_length = max_query_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.examples: dict[str, list[QAExample]] = {}
+        self.features: dict[str, dict[str, Any]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.features:
+            return
+        self.examples = self.source.load()
+        tokenizer = self.model.tokenizer()
+        self.features = {
+            split: prepare_features(examples, tokenizer, self.max_length, self.doc_stride, self.max_query_length)
+            for split, examples in self.examples.items()
+        }
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        tensors = {k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS}
+        return DataLoader(FeatureDataset(tensors), batch_size=batch_size, shuffle=shuffle)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+
+class QAModule(TaskModule):
+    """Encoder + linear start/end scorer; each pointer head goes to the smoothing with `kind="pointer"`."""
+
+    task_name: ClassVar[str] = "qa"
+
+    def __init__(
+        self,
+        model: EncoderSpec,
+        optimizer: partial | None = None,
+        warmup_ratio: float = 0.1,
+        lr_decay: bool = True,
+        n_best: int = 20,
+        max_answer_length: int = 30,
+        null_score_diff_threshold: float = 0.0,
+    ) -> None:
+        super().__init__(optimizer, warmup_ratio, lr_decay)
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.encoder = model.build()
+        self.qa_outputs = nn.Linear(self.encoder.config.hidden_size, 2)
+        self.n_best = n_best
+        self.max_answer_length = max_answer_length
+        self.null_score_diff_threshold = null_score_diff_threshold
+
+    def heads(self, batch: dict[str, Tensor]) -> list[Head]:
+        hidden = self.encoder(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            token_type_ids=batch["token_type_ids"],
+        ).last_hidden_state
+        start, end = self.qa_outputs(hidden).unbind(-1)
+        mask = batch["context_mask"].bool()
+        return [
+            Head("start", start, batch["start_position"], mask, "pointer"),
+            Head("end", end, batch["end_position"], mask, "pointer"),
+        ]
+
+    def collect(self, batch: dict[str, Tensor], heads: list[Head]) -> dict[str, Tensor]:
+        out = {h.name: h.logits.detach().float().masked_fill(~h.mask, float("-inf")).cpu() for h in heads}
+        return out | {
+            "start_position": batch["start_position"].cpu(),
+            "end_position": batch["end_position"].cpu(),
+            "feature_index": batch["feature_index"].cpu(),
+        }
+
+    def evaluate(self, outputs: list[dict[str, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
+        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+        order = cat["feature_index"].argsort()
+        cat = {k: v[order] for k, v in cat.items()}
+        datamodule = self.trainer.datamodule
+        predictions, na_probs, extra = postprocess(
+            datamodule.features[split],
+            cat["start"],
+            cat["end"],
+            n_best=self.n_best,
+            max_answer_length=self.max_answer_length,
+            null_score_diff_threshold=self.null_score_diff_threshold,
+        )
+        examples = datamodule.examples[split]
+        scores = squad_v2_scores(examples, predictions, na_probs)
+        metrics = {k: float(v) for k, v in scores.items()}
+        out_dir = Path(self.trainer.default_root_dir)
+        (out_dir / f"predictions_{split}.json").write_text(json.dumps(predictions, indent=1))
+        (out_dir / f"na_probs_{split}.json").write_text(json.dumps(na_probs, indent=1))
+
+        logits = torch.cat([cat["start"], cat["end"]])
+        labels = torch.cat([cat["start_position"], cat["end_position"]])
+        for name, (lg, lb) in {"start": (cat["start"], cat["start_position"]), "end": (cat["end"], cat["end_position"])}.items():
+            conf, pred = lg.softmax(-1).max(-1)
+            metrics[f"{name}_ece"], _ = calibration_errors(conf, pred == lb)
+        metrics["answer_ece"], _ = calibration_errors(extra["confidence"], extra["correct"])
+        return metrics, (logits, labels)
