@@ -29,10 +29,11 @@ def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
     try:
         L.seed_everything(cfg.seed, workers=True)
-        datamodule = instantiate(cfg.task.datamodule)
-        module = instantiate(cfg.task.module)
+        # Callbacks first: they carry the smoothing, whose bad values should fail before any model loads.
         callbacks = _instantiate_group(cfg.get("callbacks"))
         loggers = _instantiate_group(cfg.get("logger"))
+        datamodule = instantiate(cfg.task.datamodule)
+        module = instantiate(cfg.task.module)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         for logger in trainer.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

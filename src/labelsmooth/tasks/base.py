@@ -112,6 +112,11 @@ class TaskModule(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_schedule(warmup, total, self.lr_decay))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def on_fit_start(self) -> None:
+        # Hugging Face's from_pretrained returns modules in eval mode, and Lightning keeps the modes it
+        # finds: without this, dropout stays off during fine-tuning.
+        self.train()
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Distillation checks that a teacher checkpoint belongs to the same task.
         checkpoint["task_name"] = self.task_name

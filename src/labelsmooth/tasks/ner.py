@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from labelsmooth.data.conll import Sentence, write_predictions
-from labelsmooth.data.ner_features import collate_features, encode_sentences
+from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
@@ -70,18 +69,6 @@ class NERDataModule(L.LightningDataModule):
         return self._loader("test", self.eval_batch_size, shuffle=False)
 
 
-def word_predictions(
-    sentence_lengths: list[int], sentence_index: np.ndarray, word_index: np.ndarray, pred: np.ndarray
-) -> list[np.ndarray]:
-    """Scatter first-sub-word predictions into one array per sentence (every word predicted exactly once)."""
-    offsets = np.concatenate([[0], np.cumsum(sentence_lengths)])
-    flat = np.full(offsets[-1], -1, dtype=np.int64)
-    flat[offsets[sentence_index] + word_index] = pred
-    if (flat < 0).any():
-        raise RuntimeError(f"{int((flat < 0).sum())} words received no prediction (windowing bug)")
-    return np.split(flat, offsets[1:-1])
-
-
 class NERModule(TaskModule):
     """Encoder + dropout + linear tag classifier; hands `kind="tags"` logits to the smoothing."""
 
@@ -124,14 +111,14 @@ class NERModule(TaskModule):
     def evaluate(self, outputs: list[dict[str, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
         cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
         sentences = self.trainer.datamodule.sentences[split]
-        pred_ids = word_predictions(
+        # collect() kept only first sub-words, so each row here is one word: view them as (N, 1) "sequences".
+        predicted = words_from_predictions(
+            cat["logits"].argmax(-1)[:, None],
+            cat["word_index"][:, None],
+            cat["sentence_index"],
             [len(s.tokens) for s in sentences],
-            cat["sentence_index"].numpy(),
-            cat["word_index"].numpy(),
-            cat["logits"].argmax(-1).numpy(),
+            id2label=self.class_names,
         )
-        names = np.asarray(self.class_names)
-        predicted = [names[p].tolist() for p in pred_ids]
         metrics = ner_scores([s.tags for s in sentences], predicted)
         # `token gold pred` lines, readable by `python -m labelsmooth.metrics.conlleval`.
         write_predictions(Path(self.trainer.default_root_dir) / f"predictions_{split}.conll", sentences, predicted)

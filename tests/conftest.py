@@ -1,0 +1,44 @@
+"""Shared helpers: run the real entry point (`run.py` through Hydra) in a subprocess with tiny settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A tiny NER job: random 2-layer BERT, a few synthetic sentences, one epoch.
+TINY_NER = [
+    "task=ner",
+    "model=tiny",
+    "data.n_train=48",
+    "data.n_val=16",
+    "data.n_test=16",
+    "trainer.max_epochs=1",
+    "trainer.log_every_n_steps=1",
+]
+
+
+def run_entry(args: list[str], cwd: Path, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` from `cwd` with W&B offline; fails the test with the job's output when it fails."""
+    env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"run.py {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())

@@ -1,0 +1,91 @@
+"""The real entry point: `run.py` through Hydra, sweeps, W&B offline runs, the output contract, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import TINY_NER, read_metrics, run_entry
+from wandb_offline import read_run
+
+
+def test_ner_multirun_two_jobs_in_one_wandb_group(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_entry(["-m", "smoothing=ls,gls", *TINY_NER, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    runs = []
+    for job, smoothing in zip(jobs, ["LabelSmoothing", "GaussianLabelSmoothing"]):
+        metrics = read_metrics(job)
+        for key in ("val/f1", "val/f1_strict", "val/ece", "test/f1", "test/precision", "test/recall", "test/ece"):
+            assert math.isfinite(metrics[key]), key
+        assert (job / ".hydra" / "config.yaml").exists()
+        assert (job / "checkpoints" / "best.ckpt").exists()
+        assert (job / "predictions_test.conll").read_text().count("\n") > 16
+        (wandb_dir,) = (job / "wandb").glob("offline-run-*")
+        run = read_run(wandb_dir)
+        # the resolved config is the run config; metrics and smoothing stats are logged
+        assert run["config"]["smoothing"]["_target_"] == f"labelsmooth.smoothing.{smoothing}"
+        assert run["config"]["task"]["name"] == "ner"
+        assert run["summary"]["test/f1"] == pytest.approx(metrics["test/f1"], abs=1e-4)
+        logged = set().union(*run["history"])
+        assert {"train/loss", "train/nll", "smoothing/alpha", "smoothing/target_entropy", "val/f1"} <= logged
+        runs.append(run)
+    assert runs[0]["group"] == runs[1]["group"] != ""
+    assert runs[0]["name"] != runs[1]["name"]
+    assert "smoothing:ls" in runs[0]["tags"] and "smoothing:gls" in runs[1]["tags"]
+
+
+def test_same_seed_gives_same_metrics(tmp_path):
+    def image_run(name: str, seed: int) -> dict:
+        args = ["task=image", "trainer.max_epochs=2", "logger=csv", f"seed={seed}"]
+        run_entry([*args, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path)
+        metrics = read_metrics(tmp_path / name)
+        metrics.pop("best_checkpoint")
+        return metrics
+
+    first, again, other = image_run("a", 7), image_run("b", 7), image_run("c", 8)
+    assert first == again
+    assert other["val/nll"] != first["val/nll"]
+
+
+def test_debug_fast_is_a_smoke_run_without_logger(tmp_path):
+    run_entry([*TINY_NER, "debug=fast", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert "test/f1" in read_metrics(tmp_path / "run")
+    assert not (tmp_path / "run" / "wandb").exists()
+
+
+def test_help_lists_config_groups(tmp_path):
+    out = run_entry(["--help"], cwd=tmp_path).stdout
+    for line in ("smoothing: cp, gls, kd, ls, none", "task: image, ner, qa", "calibration: none, temperature"):
+        assert line in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["smoothing=nope"], "smoothing/nope"),
+        (["smoothing=ls", "smoothing.alpha=1.5"], "smoothing.alpha=1.5"),
+        (["smoothing=gls", "smoothing.sigma=0"], "smoothing.sigma"),
+        (["smoothing=kd"], "smoothing.teacher"),
+        (["data=conll_files", "data.dir=/no/such/dir"], "/no/such/dir"),
+    ],
+)
+def test_bad_input_fails_with_one_clear_line(tmp_path, args, expected):
+    proc = run_entry(["task=ner", "model=tiny", "logger=none", *args], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    # the error itself is one line naming the key or file and what was expected
+    assert [line for line in proc.stderr.splitlines() if expected in line], proc.stderr[-3000:]
+
+
+def test_malformed_conll_file_names_file_and_line(tmp_path):
+    data = tmp_path / "conll"
+    data.mkdir()
+    good = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP I-ORG\nrejects VBZ B-VP O\n\n"
+    (data / "eng.testa").write_text(good)
+    (data / "eng.testb").write_text(good)
+    (data / "eng.train").write_text(good + "Peter NNP I-PER\n")
+    proc = run_entry(["task=ner", "model=tiny", "logger=none", "data=conll_files", f"data.dir={data}"], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"{data / 'eng.train'}:6:" in proc.stderr, proc.stderr[-3000:]
