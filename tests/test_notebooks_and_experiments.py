@@ -1,0 +1,64 @@
+"""Experiment recipes compose and run (shortened); the analysis notebook executes on their output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+from conftest import ROOT, read_metrics, run_entry
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(ROOT / "experiments"))
+from summarise import summarise  # noqa: E402
+
+
+def test_distillation_recipe_trains_students_from_saved_teachers(tmp_path):
+    sweep = tmp_path / "kd"
+    run_entry(
+        ["-m", "experiment=ls_teacher_distillation", "trainer.max_epochs=2", "hydra.sweeper.params.seed=0",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    jobs = {p.name for p in sweep.iterdir() if p.is_dir()}
+    assert jobs == {"teacher_none_seed0", "teacher_ls_seed0", "student_of_none_seed0", "student_of_ls_seed0"}
+    for job in jobs:
+        assert 0 < read_metrics(sweep / job)["test/accuracy"] <= 100
+    student = (sweep / "student_of_ls_seed0" / ".hydra" / "config.yaml").read_text()
+    assert "teacher: ${hydra:sweep.dir}/teacher_ls_seed${seed}" in student and "hidden: 100" in student
+    table = summarise(sweep, ["test/accuracy", "test/ece"])
+    assert table.count("| 1/1 |") == 4
+
+
+def test_calibration_recipe_reports_before_and_after_temperature_scaling(tmp_path):
+    sweep = tmp_path / "cal"
+    run_entry(
+        ["-m", "experiment=ls_calibration", "trainer.max_epochs=2", "hydra.sweeper.params.seed=0",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    for job in ("none_seed0", "ls_seed0"):
+        metrics = read_metrics(sweep / job)
+        assert metrics["val/temperature"] > 0
+        # T is fitted to minimise validation NLL, so it cannot make it worse
+        assert metrics["val/nll_ts"] <= metrics["val/nll"] + 1e-6
+        assert {"test/ece", "test/ece_ts", "test/nll_ts"} <= metrics.keys()
+
+    nb = nbformat.read(ROOT / "notebooks" / "sweep_analysis.ipynb", as_version=4)
+    os.environ["LABELSMOOTH_SWEEP"] = str(sweep)
+    try:
+        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        del os.environ["LABELSMOOTH_SWEEP"]
+    assert (sweep / "ece_by_configuration.png").stat().st_size > 0
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "| smoothing=ls " in printed and "| smoothing=none " in printed
+
+
+def test_output_regularizer_recipe_sweeps_the_published_grid(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "experiment=mlp_output_regularizers", "--cfg", "hydra"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    ).stdout
+    assert "grid/ls_0.05" in out and "grid/ls_0.9" in out and "grid/cp_2.0" in out and "seed: 0,1,2" in out

@@ -1,0 +1,189 @@
+"""Figures: PNGs are written, and the template plane is orthonormal and passes through the templates."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import labelsmooth.plots as plots
+from labelsmooth.plots import (
+    PenultimateProjection,
+    ReliabilityDiagram,
+    plot_projection,
+    plot_reliability,
+    project,
+    template_plane,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), k=st.integers(3, 10), d=st.integers(3, 64))
+def test_template_plane_is_orthonormal_and_holds_the_templates(seed: int, k: int, d: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    weights = torch.randn(k, d, generator=g, dtype=torch.float64)
+    ids = torch.randperm(k, generator=g)[:3].tolist()
+    origin, basis = template_plane(weights, ids)
+    assert basis.shape == (2, d)
+    torch.testing.assert_close(basis @ basis.T, torch.eye(2, dtype=torch.float64))
+    vertices = project(weights[ids], origin, basis)
+    # The templates lie in the plane: their projections map back onto them exactly ...
+    torch.testing.assert_close(origin + vertices @ basis, weights[ids])
+    # ... so the triangle keeps the templates' pairwise distances.
+    torch.testing.assert_close(torch.cdist(vertices, vertices), torch.cdist(weights[ids], weights[ids]))
+    # Any other point's residual is orthogonal to the plane.
+    x = torch.randn(5, d, generator=g, dtype=torch.float64)
+    residual = (x - origin) - project(x, origin, basis) @ basis
+    torch.testing.assert_close(residual @ basis.T, torch.zeros(5, 2, dtype=torch.float64))
+
+
+def test_template_plane_rejects_bad_classes() -> None:
+    w = torch.randn(4, 5)
+    with pytest.raises(ValueError, match="three distinct"):
+        template_plane(w, [0, 0, 1])
+    collinear = torch.stack([torch.zeros(5), torch.ones(5), 2 * torch.ones(5)])
+    with pytest.raises(ValueError, match="collinear"):
+        template_plane(collinear, [0, 1, 2])
+
+
+def test_plot_functions_write_pngs(tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(0)
+    conf = torch.rand(300, generator=g)
+    conf[:3] = torch.tensor([0.0, 1.0, 1.0])
+    out = plot_reliability(conf, torch.rand(300, generator=g) < conf, tmp_path / "sub" / "rel.png", title="t")
+    assert _is_png(out)
+    points, labels = torch.randn(90, 2, generator=g), torch.arange(3).repeat(30)
+    out = plot_projection(
+        points, labels, ["a", "b", "c"], tmp_path / "proj.png", vertices=torch.eye(3)[:, :2]
+    )
+    assert _is_png(out)
+
+
+# --- callbacks with a real Trainer -----------------------------------------------------------------------
+
+
+class TinyTask(L.LightningModule):
+    """An MLP classifier exposing calibration_logits, penultimate() and classifier_weight() like a task."""
+
+    class_names = ["zero", "one", "two", "three", "four"]
+
+    def __init__(self, k: int = 5, d: int = 6, h: int = 16) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(d, h), nn.ReLU())
+        self.head = nn.Linear(h, k)
+        self.calibration_logits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.penultimate_calls = 0
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(x)), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self._outputs.append((self.head(self.body(x)).cpu(), y.cpu()))
+
+    test_step = validation_step
+
+    def _finish(self, split: str) -> None:
+        logits, labels = (torch.cat(t) for t in zip(*self._outputs, strict=True))
+        self._outputs = []
+        self.calibration_logits[split] = (logits, labels)
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._finish("test")
+
+    def penultimate(self, batch):
+        assert not self.training and not torch.is_grad_enabled()
+        self.penultimate_calls += 1
+        x, y = batch
+        return self.body(x), y
+
+    def classifier_weight(self) -> torch.Tensor:
+        return self.head.weight
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.3)
+
+
+class NoAxisTask(TinyTask):
+    """A task without a single class axis: no penultimate()."""
+
+    penultimate = None  # type: ignore[assignment]
+
+
+class TinyData(L.LightningDataModule):
+    def __init__(self, k: int = 5, d: int = 6) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(400, d, generator=g)
+        # Class 4 is rare, so the three most frequent classes are a strict subset.
+        self.y = (self.x[:, :k] + torch.tensor([0.0, 0.3, 0.6, 0.9, -2.0])).argmax(1)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.x[:300], self.y[:300]), batch_size=50, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.x[300:], self.y[300:]), batch_size=50)
+
+    test_dataloader = val_dataloader
+
+
+def _trainer(tmp_path: Path, *callbacks: L.Callback) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=1,
+        logger=False,
+        callbacks=list(callbacks),
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+
+
+def test_callbacks_write_their_pngs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    L.seed_everything(0)
+    trainer = _trainer(tmp_path, ReliabilityDiagram(n_bins=15), PenultimateProjection(max_points=60))
+    module, data = TinyTask(), TinyData()
+    chosen: list[list[int]] = []
+    real_plane = plots.template_plane
+    monkeypatch.setattr(
+        plots, "template_plane", lambda w, ids: chosen.append(list(ids)) or real_plane(w, ids)
+    )
+    trainer.fit(module, datamodule=data)
+    assert _is_png(tmp_path / "penultimate_projection.png")
+    assert module.penultimate_calls == 2 and module.training  # every val batch, then train mode restored
+    counts = torch.bincount(data.y[300:], minlength=5)
+    assert sorted(chosen[0]) == sorted(counts.topk(3).indices.tolist())
+    assert not (tmp_path / "reliability_val.png").exists()  # not during fit's validation epochs
+    trainer.validate(module, datamodule=data, verbose=False)
+    assert _is_png(tmp_path / "reliability_val.png")
+    trainer.test(module, datamodule=data, verbose=False)
+    assert _is_png(tmp_path / "reliability_test.png")
+
+
+def test_projection_skips_a_module_without_penultimate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    trainer = _trainer(tmp_path, PenultimateProjection())
+    with caplog.at_level(logging.INFO, logger="labelsmooth.plots"):
+        trainer.fit(NoAxisTask(), datamodule=TinyData())
+    assert "skipped" in caplog.text
+    assert not (tmp_path / "penultimate_projection.png").exists()
