@@ -1,6 +1,6 @@
 """Summarise a sweep: mean ± std over seeds of chosen metrics, one row per configuration, as Markdown.
 
-    python experiments/summarise.py outputs/experiments/ls_calibration/<stamp> test/accuracy test/ece test/ece_ts
+python experiments/summarise.py outputs/experiments/ls_calibration/<stamp> test/accuracy test/ece test/ece_ts
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def summarise(sweep_dir: Path, metrics: list[str]) -> str:
     lines = ["| configuration | seeds | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
     for config, results in groups.items():
         done = [r for r in results if r is not None]
-        cells = [mean_std([r[m] for r in done]) if done and all(m in r for r in done) else "–" for m in metrics]
+        cells = [
+            mean_std([r[m] for r in done]) if done and all(m in r for r in done) else "–" for m in metrics
+        ]
         lines.append(f"| {config or '(defaults)'} | {len(done)}/{len(results)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -24,8 +24,10 @@ TINY_NER = [
 ]
 
 
-def run_entry(args: list[str], cwd: Path, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python run.py ARGS` from `cwd` with W&B offline; fails the test with the job's output when it fails."""
+def run_entry(
+    args: list[str], cwd: Path, check: bool = True, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` from `cwd`, W&B offline; a failed job fails the test with its output."""
     env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
@@ -36,7 +38,9 @@ def run_entry(args: list[str], cwd: Path, check: bool = True, timeout: int = 300
         timeout=timeout,
     )
     if check and proc.returncode != 0:
-        pytest.fail(f"run.py {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        pytest.fail(
+            f"run.py {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 

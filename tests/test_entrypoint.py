@@ -16,9 +16,17 @@ def test_ner_multirun_two_jobs_in_one_wandb_group(tmp_path):
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["0", "1"]
     runs = []
-    for job, smoothing in zip(jobs, ["LabelSmoothing", "GaussianLabelSmoothing"]):
+    for job, smoothing in zip(jobs, ["LabelSmoothing", "GaussianLabelSmoothing"], strict=True):
         metrics = read_metrics(job)
-        for key in ("val/f1", "val/f1_strict", "val/ece", "test/f1", "test/precision", "test/recall", "test/ece"):
+        for key in (
+            "val/f1",
+            "val/f1_strict",
+            "val/ece",
+            "test/f1",
+            "test/precision",
+            "test/recall",
+            "test/ece",
+        ):
             assert math.isfinite(metrics[key]), key
         assert (job / ".hydra" / "config.yaml").exists()
         assert (job / "checkpoints" / "best.ckpt").exists()
@@ -58,7 +66,11 @@ def test_debug_fast_is_a_smoke_run_without_logger(tmp_path):
 
 def test_help_lists_config_groups(tmp_path):
     out = run_entry(["--help"], cwd=tmp_path).stdout
-    for line in ("smoothing: cp, gls, kd, ls, none", "task: image, ner, qa", "calibration: none, temperature"):
+    for line in (
+        "smoothing: cp, gls, kd, ls, none",
+        "task: image, ner, qa",
+        "calibration: none, temperature",
+    ):
         assert line in out
 
 
@@ -86,6 +98,10 @@ def test_malformed_conll_file_names_file_and_line(tmp_path):
     (data / "eng.testa").write_text(good)
     (data / "eng.testb").write_text(good)
     (data / "eng.train").write_text(good + "Peter NNP I-PER\n")
-    proc = run_entry(["task=ner", "model=tiny", "logger=none", "data=conll_files", f"data.dir={data}"], cwd=tmp_path, check=False)
+    proc = run_entry(
+        ["task=ner", "model=tiny", "logger=none", "data=conll_files", f"data.dir={data}"],
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode != 0
     assert f"{data / 'eng.train'}:6:" in proc.stderr, proc.stderr[-3000:]

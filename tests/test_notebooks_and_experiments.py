@@ -17,8 +17,13 @@ from summarise import summarise  # noqa: E402
 def test_distillation_recipe_trains_students_from_saved_teachers(tmp_path):
     sweep = tmp_path / "kd"
     run_entry(
-        ["-m", "experiment=ls_teacher_distillation", "trainer.max_epochs=2", "hydra.sweeper.params.seed=0",
-         f"hydra.sweep.dir={sweep}"],
+        [
+            "-m",
+            "experiment=ls_teacher_distillation",
+            "trainer.max_epochs=2",
+            "hydra.sweeper.params.seed=0",
+            f"hydra.sweep.dir={sweep}",
+        ],
         cwd=tmp_path,
     )
     jobs = {p.name for p in sweep.iterdir() if p.is_dir()}
@@ -34,8 +39,13 @@ def test_distillation_recipe_trains_students_from_saved_teachers(tmp_path):
 def test_calibration_recipe_reports_before_and_after_temperature_scaling(tmp_path):
     sweep = tmp_path / "cal"
     run_entry(
-        ["-m", "experiment=ls_calibration", "trainer.max_epochs=2", "hydra.sweeper.params.seed=0",
-         f"hydra.sweep.dir={sweep}"],
+        [
+            "-m",
+            "experiment=ls_calibration",
+            "trainer.max_epochs=2",
+            "hydra.sweeper.params.seed=0",
+            f"hydra.sweep.dir={sweep}",
+        ],
         cwd=tmp_path,
     )
     for job in ("none_seed0", "ls_seed0"):
@@ -59,6 +69,9 @@ def test_calibration_recipe_reports_before_and_after_temperature_scaling(tmp_pat
 def test_output_regularizer_recipe_sweeps_the_published_grid(tmp_path):
     out = subprocess.run(
         [sys.executable, str(ROOT / "run.py"), "experiment=mlp_output_regularizers", "--cfg", "hydra"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "grid/ls_0.05" in out and "grid/ls_0.9" in out and "grid/cp_2.0" in out and "seed: 0,1,2" in out

@@ -54,7 +54,11 @@ def read_run(run_dir: str | Path) -> dict:
         elif kind == "config":
             run["config"] |= {u.key: json.loads(u.value_json) for u in r.config.update}
         elif kind == "history":
-            run["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item})
+            run["history"].append(
+                {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+            )
         elif kind == "summary":
-            run["summary"] |= {u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in r.summary.update}
+            run["summary"] |= {
+                u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in r.summary.update
+            }
     return run

@@ -1,4 +1,4 @@
-"""Reproduction lab for output regularisers (label smoothing, GLS, confidence penalty, KD, temperature scaling)."""
+"""Reproduction lab for output regularisers: LS, GLS, confidence penalty, KD and temperature scaling."""
 
 from labelsmooth.resolvers import register as _register_resolvers
 

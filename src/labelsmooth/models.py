@@ -50,8 +50,11 @@ class EncoderSpec:
         path = resolve_name_or_path(self.name_or_path)
         config = AutoConfig.from_pretrained(path, **dict(self.config_overrides))
         if self.pretrained:
-            return AutoModel.from_pretrained(path, config=config, add_pooling_layer=False)
-        return AutoModel.from_config(config, add_pooling_layer=False)
+            encoder = AutoModel.from_pretrained(path, config=config, add_pooling_layer=False)
+        else:
+            encoder = AutoModel.from_config(config, add_pooling_layer=False)
+        # from_pretrained returns eval mode and Lightning keeps the modes it finds: dropout would stay off.
+        return encoder.train()
 
 
 @dataclass
@@ -64,7 +67,9 @@ class MLPSpec:
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.depth < 0:
-            raise ValueError(f"model: hidden={self.hidden}, depth={self.depth}: expected hidden ≥ 1, depth ≥ 0")
+            raise ValueError(
+                f"model: hidden={self.hidden}, depth={self.depth}: expected hidden ≥ 1, depth ≥ 0"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout={self.dropout}: expected a value in [0, 1)")
 

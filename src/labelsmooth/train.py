@@ -1,4 +1,4 @@
-"""train(cfg): build everything the config names, fit, validate and test the best checkpoint, write metrics.json."""
+"""train(cfg): build what the config names, fit, evaluate the best checkpoint, write metrics.json."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def _instantiate_group(group: DictConfig | None) -> list:
     """Instantiate every entry of a dict-of-configs group (callbacks, loggers) that has a `_target_`."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node]
+    return [
+        instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node
+    ]
 
 
 def _split_metrics(metrics: dict, split: str) -> dict[str, float]:
@@ -52,7 +54,9 @@ def train(cfg: DictConfig) -> float:
         out.write_text(json.dumps(metrics, indent=2) + "\n")
         log.info("metrics: %s", out)
         if cfg.optimized_metric not in metrics:
-            raise KeyError(f"optimized_metric={cfg.optimized_metric}: not among the metrics {sorted(metrics)}")
+            raise KeyError(
+                f"optimized_metric={cfg.optimized_metric}: not among the metrics {sorted(metrics)}"
+            )
         return metrics[cfg.optimized_metric]
     finally:
         import wandb

@@ -1,4 +1,4 @@
-"""Image classification data: scikit-learn's bundled digits (offline default), MNIST and GTSRB via torchvision."""
+"""Image data: scikit-learn's bundled digits (the offline default), MNIST and GTSRB via torchvision."""
 
 from __future__ import annotations
 
@@ -92,7 +92,11 @@ class TorchvisionImages:
         from torchvision import datasets, transforms  # optional dependency: pip install 'labelsmooth[hub]'
 
         tf = transforms.Compose(
-            [transforms.Grayscale(), transforms.Resize((self.image_size, self.image_size)), transforms.ToTensor()]
+            [
+                transforms.Grayscale(),
+                transforms.Resize((self.image_size, self.image_size)),
+                transforms.ToTensor(),
+            ]
         )
         root = Path(self.dir)
         if self.name == "mnist":
@@ -102,7 +106,7 @@ class TorchvisionImages:
     def _tensors(self, train: bool) -> tuple[Tensor, Tensor]:
         data = self._dataset(train)
         loader = torch.utils.data.DataLoader(data, batch_size=1024)
-        xs, ys = zip(*((x.flatten(1), y) for x, y in loader))
+        xs, ys = zip(*((x.flatten(1), y) for x, y in loader), strict=True)
         return torch.cat(xs), torch.cat(ys).long()
 
     def load(self) -> Splits:

@@ -30,7 +30,7 @@ def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callabl
 
 
 class TaskModule(L.LightningModule):
-    """Base of the task modules: subclasses define `heads`, `collect` and `evaluate`; smoothing is injected."""
+    """Base of the task modules: subclasses define `heads`, `collect`, `evaluate`; smoothing is injected."""
 
     task_name: ClassVar[str] = ""
 
@@ -71,7 +71,7 @@ class TaskModule(L.LightningModule):
         teacher = self.smoothing.teacher_logits(batch) or repeat(None)
         outs = [
             self.smoothing.compute(h.logits, h.target, h.mask, h.kind, teacher_logits=t)
-            for h, t in zip(heads, teacher)
+            for h, t in zip(heads, teacher, strict=False)  # teacher may be repeat(None)
         ]
         loss = torch.stack([o.loss for o in outs]).mean()
         nll = torch.stack([o.nll for o in outs]).mean().detach()
@@ -109,13 +109,10 @@ class TaskModule(L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         total = int(self.trainer.estimated_stepping_batches)
         warmup = int(self.warmup_ratio * total)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_schedule(warmup, total, self.lr_decay))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_schedule(warmup, total, self.lr_decay)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def on_fit_start(self) -> None:
-        # Hugging Face's from_pretrained returns modules in eval mode, and Lightning keeps the modes it
-        # finds: without this, dropout stays off during fine-tuning.
-        self.train()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Distillation checks that a teacher checkpoint belongs to the same task.

@@ -91,7 +91,9 @@ class NERModule(TaskModule):
         self.classifier = nn.Linear(self.encoder.config.hidden_size, len(self.class_names))
 
     def _hidden(self, batch: dict[str, Tensor]) -> Tensor:
-        return self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        return self.encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
 
     def heads(self, batch: dict[str, Tensor]) -> list[Head]:
         logits = self.classifier(self.dropout(self._hidden(batch)))
@@ -121,7 +123,9 @@ class NERModule(TaskModule):
         )
         metrics = ner_scores([s.tags for s in sentences], predicted)
         # `token gold pred` lines, readable by `python -m labelsmooth.metrics.conlleval`.
-        write_predictions(Path(self.trainer.default_root_dir) / f"predictions_{split}.conll", sentences, predicted)
+        write_predictions(
+            Path(self.trainer.default_root_dir) / f"predictions_{split}.conll", sentences, predicted
+        )
         return metrics, (cat["logits"], cat["labels"])
 
     @torch.no_grad()

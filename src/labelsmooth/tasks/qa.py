@@ -1,4 +1,4 @@
-"""Extractive QA (SQuAD 2.0): start/end pointer heads over [CLS] + context tokens, official SQuAD 2.0 metric."""
+"""Extractive QA (SQuAD 2.0): start/end pointers over [CLS] + context tokens, the official metric."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
 from labelsmooth.tasks.base import TaskModule
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "context_mask", "start_position", "end_position")
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "context_mask",
+    "start_position",
+    "end_position",
+)
 
 
 class FeatureDataset(Dataset):
@@ -68,7 +75,9 @@ class QADataModule(L.LightningDataModule):
         self.examples = self.source.load()
         tokenizer = self.model.tokenizer()
         self.features = {
-            split: prepare_features(examples, tokenizer, self.max_length, self.doc_stride, self.max_query_length)
+            split: prepare_features(
+                examples, tokenizer, self.max_length, self.doc_stride, self.max_query_length
+            )
             for split, examples in self.examples.items()
         }
 
@@ -152,7 +161,10 @@ class QAModule(TaskModule):
 
         logits = torch.cat([cat["start"], cat["end"]])
         labels = torch.cat([cat["start_position"], cat["end_position"]])
-        for name, (lg, lb) in {"start": (cat["start"], cat["start_position"]), "end": (cat["end"], cat["end_position"])}.items():
+        for name, (lg, lb) in {
+            "start": (cat["start"], cat["start_position"]),
+            "end": (cat["end"], cat["end_position"]),
+        }.items():
             conf, pred = lg.softmax(-1).max(-1)
             metrics[f"{name}_ece"], _ = calibration_errors(conf, pred == lb)
         metrics["answer_ece"], _ = calibration_errors(extra["confidence"], extra["correct"])
