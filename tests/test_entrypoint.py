@@ -105,3 +105,13 @@ def test_malformed_conll_file_names_file_and_line(tmp_path):
     )
     assert proc.returncode != 0
     assert f"{data / 'eng.train'}:6:" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_a_failing_job_does_not_stop_or_erase_the_others(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_entry(
+        ["-m", "smoothing=kd,ls", *TINY_NER, "logger=none", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, check=False
+    )
+    assert proc.returncode != 0 and "smoothing.teacher" in proc.stderr
+    assert not (sweep / "0" / "metrics.json").exists()
+    assert "test/f1" in read_metrics(sweep / "1")

@@ -16,7 +16,7 @@ from labelsmooth.data.qa_features import prepare_features
 from labelsmooth.data.squad import QAExample
 from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
-from labelsmooth.metrics.squad_v2 import squad_v2_scores
+from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
 from labelsmooth.tasks.base import TaskModule
@@ -144,28 +144,29 @@ class QAModule(TaskModule):
         order = cat["feature_index"].argsort()
         cat = {k: v[order] for k, v in cat.items()}
         datamodule = self.trainer.datamodule
+        examples = datamodule.examples[split]
         predictions, na_probs, extra = postprocess(
             datamodule.features[split],
+            [e.context for e in examples],
+            [e.id for e in examples],
             cat["start"],
             cat["end"],
             n_best=self.n_best,
             max_answer_length=self.max_answer_length,
             null_score_diff_threshold=self.null_score_diff_threshold,
         )
-        examples = datamodule.examples[split]
-        scores = squad_v2_scores(examples, predictions, na_probs)
-        metrics = {k: float(v) for k, v in scores.items()}
+        metrics = {k: float(v) for k, v in squad_v2_scores(examples, predictions, na_probs).items()}
+        # The official file formats, so `python -m labelsmooth.metrics.squad_v2` can re-score them.
         out_dir = Path(self.trainer.default_root_dir)
         (out_dir / f"predictions_{split}.json").write_text(json.dumps(predictions, indent=1))
         (out_dir / f"na_probs_{split}.json").write_text(json.dumps(na_probs, indent=1))
 
+        for name in ("start", "end"):
+            confidence, pred = cat[name].softmax(-1).max(-1)
+            metrics[f"{name}_ece"], _ = calibration_errors(confidence, pred == cat[f"{name}_position"])
+        exact, _ = raw_scores(examples, predictions)
+        correct = torch.tensor([exact[e.id] for e in examples], dtype=torch.bool)
+        metrics["answer_ece"], _ = calibration_errors(torch.as_tensor(extra["confidence"]), correct)
         logits = torch.cat([cat["start"], cat["end"]])
         labels = torch.cat([cat["start_position"], cat["end_position"]])
-        for name, (lg, lb) in {
-            "start": (cat["start"], cat["start_position"]),
-            "end": (cat["end"], cat["end_position"]),
-        }.items():
-            conf, pred = lg.softmax(-1).max(-1)
-            metrics[f"{name}_ece"], _ = calibration_errors(conf, pred == lb)
-        metrics["answer_ece"], _ = calibration_errors(extra["confidence"], extra["correct"])
         return metrics, (logits, labels)
