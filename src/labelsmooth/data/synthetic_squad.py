@@ -54,7 +54,8 @@ def _paragraph(rng: random.Random, index: int, unanswerable: float, distractors:
         add(f"It was founded in {year}.", year=str(year))
     if "city" in stated:
         add(f"The company is based in the city of {city}.", city=city)
-    if rng.random() < distractors:  # another firm, city and year: the wrong entity is a plausible answer
+    has_partner = rng.random() < distractors
+    if has_partner:  # another firm, city and year: the wrong entity is a plausible answer
         add(f"Its partner {partner} moved to {rng.choice(CITY)} in {rng.randint(1890, 2015)}.")
     if "staff" in stated:
         add(f"By {rng.randint(2016, 2024)}, {firm} employed {staff} people.", staff=str(staff))
@@ -66,8 +67,12 @@ def _paragraph(rng: random.Random, index: int, unanswerable: float, distractors:
 
     asks = [("founder", f"Who founded {firm}?"), ("year", f"In which year was {firm} founded?"),
             ("city", f"Where is {firm} based?"), ("staff", f"How many people did {firm} employ?"),
-            ("product", f"What does {firm} make?"), ("ceo", f"Who leads {firm} today?"),
-            ("partner_city", f"Where is {partner} based?"), ("founder_birth", f"Where was {founder} born?")]
+            ("product", f"What does {firm} make?"), ("ceo", f"Who leads {firm} today?")]
+    # never stated: unanswerable questions about entities the paragraph does mention
+    if has_partner:
+        asks.append(("partner_city", f"Where is {partner} based?"))
+    if "founder" in stated:
+        asks.append(("founder_birth", f"Where was {founder} born?"))
     qas = []
     for n, (key, question) in enumerate(asks):
         if key not in spans and rng.random() > 0.5:  # keep about half of the unanswerable candidates

@@ -86,6 +86,8 @@ class NERModule(TaskModule):
         super().__init__(optimizer, warmup_ratio, lr_decay)
         self.save_hyperparameters(ignore=["optimizer"])
         self.class_names = list(labels)
+        # Per-type F1 keys for every type of the label set, present in the predictions or not.
+        self.entity_types = sorted({label.split("-", 1)[1] for label in self.class_names if "-" in label})
         self.encoder = model.build()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.encoder.config.hidden_size, len(self.class_names))
@@ -121,7 +123,7 @@ class NERModule(TaskModule):
             [len(s.tokens) for s in sentences],
             id2label=self.class_names,
         )
-        metrics = ner_scores([s.tags for s in sentences], predicted)
+        metrics = ner_scores([s.tags for s in sentences], predicted, types=self.entity_types)
         # `token gold pred` lines, readable by `python -m labelsmooth.metrics.conlleval`.
         write_predictions(
             Path(self.trainer.default_root_dir) / f"predictions_{split}.conll", sentences, predicted

@@ -1,0 +1,146 @@
+"""CoNLL reader/writer and the file-based data sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labelsmooth.data.conll import (
+    ConllFiles,
+    ConllSynthetic,
+    Sentence,
+    iob1_to_iob2,
+    read_conll,
+    write_predictions,
+)
+from labelsmooth.metrics.conlleval import count_chunks
+
+FIXTURES = Path(__file__).parent / "fixtures" / "conll"
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def test_reader_on_iob1_with_docstart() -> None:
+    path = FIXTURES / "eng_iob1.conll"
+    sentences = read_conll(path, LABELS)
+    assert [s.tokens for s in sentences] == [
+        ["EU", "rejects", "German", "call", "."],
+        ["Peter", "Blackburn", "met", "John", "Smith", "in", "New", "York", "."],
+        ["BRUSSELS", "1996-08-22"],
+    ]
+    assert sentences[0].tags == ["B-ORG", "O", "B-MISC", "O", "O"]
+    # I-PER I-PER then I-PER B-PER: two adjacent PER entities in IOB1.
+    assert sentences[1].tags == ["B-PER", "I-PER", "O", "B-PER", "B-PER", "O", "B-LOC", "I-LOC", "O"]
+    assert sentences[2].tags == ["B-LOC", "O"]
+    assert [(s.path, s.line) for s in sentences] == [(str(path), 3), (str(path), 9), (str(path), 20)]
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (
+            ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-LOC"],
+            ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC"],
+        ),
+        (["I-ORG", "I-MISC", "I-MISC"], ["B-ORG", "B-MISC", "I-MISC"]),  # type change starts an entity
+        (["O", "O"], ["O", "O"]),
+        ([], []),
+    ],
+)
+def test_iob1_to_iob2_hand_cases(tags: list[str], expected: list[str]) -> None:
+    assert iob1_to_iob2(tags) == expected
+
+
+TAGS = ["O"] + [f"{p}-{t}" for p in "BI" for t in ("PER", "ORG", "LOC", "MISC")]
+
+
+@st.composite
+def iob2_tags(draw) -> list[str]:
+    tags: list[str] = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["O", "PER", "ORG", "LOC", "MISC"]))
+        n = draw(st.integers(1, 3))
+        tags += ["O"] * n if kind == "O" else [f"B-{kind}"] + [f"I-{kind}"] * (n - 1)
+    return tags
+
+
+@settings(max_examples=50, deadline=None)
+@given(iob2_tags())
+def test_iob1_to_iob2_is_identity_on_iob2(tags: list[str]) -> None:
+    assert iob1_to_iob2(tags) == tags
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(TAGS), max_size=12))
+def test_iob1_to_iob2_output_is_valid_iob2_with_same_types(tags: list[str]) -> None:
+    out = iob1_to_iob2(tags)
+    assert [t[2:] for t in out] == [t[2:] for t in tags]
+    for prev, cur in zip(["O", *out], out, strict=False):
+        if cur.startswith("I-"):
+            assert prev[2:] == cur[2:]
+    assert iob1_to_iob2(out) == out
+
+
+def test_wrong_column_count_names_file_and_line() -> None:
+    path = FIXTURES / "bad_columns.conll"
+    with pytest.raises(ValueError) as err:
+        read_conll(path, LABELS)
+    assert str(err.value) == f"{path}:4: expected 4 space-separated columns (token POS chunk NER), got 3"
+
+
+def test_unknown_tag_names_file_and_line() -> None:
+    path = FIXTURES / "bad_tag.conll"
+    with pytest.raises(ValueError) as err:
+        read_conll(path, LABELS)
+    assert str(err.value) == f"{path}:4: tag 'B-FOO' is not in the label set [{', '.join(LABELS)}]"
+
+
+def test_missing_dir_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=f"data.dir: no directory {tmp_path / 'nope'}"):
+        ConllFiles(str(tmp_path / "nope")).load(LABELS)
+    (tmp_path / "eng.train").write_text("")
+    with pytest.raises(FileNotFoundError, match=f"data.dir: no CoNLL file {tmp_path / 'eng.testa'}"):
+        ConllFiles(str(tmp_path)).load(LABELS)
+
+
+def test_write_predictions_round_trips_through_reader_and_conlleval(tmp_path: Path) -> None:
+    sentences = read_conll(FIXTURES / "eng_iob1.conll", LABELS)
+    predictions = [list(s.tags) for s in sentences]
+    predictions[0][0] = "O"  # miss EU
+    out = tmp_path / "sub" / "pred.conll"
+    write_predictions(out, sentences, predictions)
+    assert [s.tags for s in read_conll(out, LABELS, columns=3)] == predictions
+    with open(out, encoding="utf-8") as f:
+        counts = count_chunks(f)
+    assert counts.tokens == 16
+    assert sum(counts.found_correct.values()) == 7 and sum(counts.correct_chunks.values()) == 6
+
+
+def test_write_predictions_rejects_length_mismatch(tmp_path: Path) -> None:
+    sentence = Sentence(["a", "b"], ["O", "O"], "x.conll", 7)
+    with pytest.raises(ValueError, match=r"x.conll:7: 2 tokens but 1 predicted tags"):
+        write_predictions(tmp_path / "p", [sentence], [["O"]])
+
+
+def test_synthetic_source_caches_and_regenerates(tmp_path: Path) -> None:
+    source = ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=3)
+    splits = source.load(LABELS)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 30, "val": 10, "test": 12}
+    assert all(t in LABELS for s in splits["train"] for t in s.tags)
+    assert splits["train"][0].path == str(tmp_path / "eng.train")
+    stamp = (tmp_path / "eng.train").stat().st_mtime_ns
+    ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=3).load(LABELS)
+    assert (tmp_path / "eng.train").stat().st_mtime_ns == stamp  # cached
+    changed = ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=4)
+    assert [s.tokens for s in changed.load(LABELS)["train"]] != [s.tokens for s in splits["train"]]
+    assert json.loads((tmp_path / "params.json").read_text())["seed"] == 4
+
+
+def test_synthetic_source_rejects_bad_knobs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"data.cue_dropout=1.5: expected a value in \[0, 1\]"):
+        ConllSynthetic(str(tmp_path), cue_dropout=1.5)
+    with pytest.raises(ValueError, match="data.n_val=0"):
+        ConllSynthetic(str(tmp_path), n_val=0)
