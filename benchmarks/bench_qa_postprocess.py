@@ -15,7 +15,7 @@ from labelsmooth.metrics.qa_postprocess import postprocess
 
 
 def loop_postprocess(features, contexts, ids, start, end, n_best=20, max_answer_length=30, threshold=0.0):
-    """The transformers-example way: per feature, n-best starts × ends in Python, then the best per question."""
+    """The transformers-example way: per feature, n-best starts × ends in Python, best per question."""
     best = {i: (-math.inf, "") for i in range(len(ids))}
     null = {i: math.inf for i in range(len(ids))}
     offsets = features["offsets"]

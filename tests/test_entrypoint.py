@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import pytest
 from conftest import TINY_NER, read_metrics, run_entry
@@ -110,8 +113,57 @@ def test_malformed_conll_file_names_file_and_line(tmp_path):
 def test_a_failing_job_does_not_stop_or_erase_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_entry(
-        ["-m", "smoothing=kd,ls", *TINY_NER, "logger=none", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, check=False
+        ["-m", "smoothing=kd,ls", *TINY_NER, "logger=none", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        check=False,
     )
     assert proc.returncode != 0 and "smoothing.teacher" in proc.stderr
     assert not (sweep / "0" / "metrics.json").exists()
     assert "test/f1" in read_metrics(sweep / "1")
+
+
+def test_qa_through_the_entry_point_writes_official_files(tmp_path):
+    run_dir = tmp_path / "qa"
+    args = [
+        "task=qa",
+        "model=tiny",
+        "smoothing=gls",
+        "data.n_paragraphs_train=12",
+        "data.n_paragraphs_val=4",
+        "data.n_paragraphs_test=4",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+    ]
+    run_entry(args, cwd=tmp_path)
+    metrics = read_metrics(run_dir)
+    for split in ("val", "test"):
+        for key in (
+            "exact",
+            "f1",
+            "HasAns_f1",
+            "NoAns_f1",
+            "best_f1",
+            "best_f1_thresh",
+            "answer_ece",
+            "start_ece",
+        ):
+            assert math.isfinite(metrics[f"{split}/{key}"]), f"{split}/{key}"
+    # the written predictions re-score to the logged numbers with the official-format command
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labelsmooth.metrics.squad_v2",
+            str(tmp_path / "data/squad_synthetic/test.json"),
+            str(run_dir / "predictions_test.json"),
+            "--na-prob-file",
+            str(run_dir / "na_probs_test.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    official = json.loads(proc.stdout)
+    assert official["f1"] == pytest.approx(metrics["test/f1"], abs=1e-3)
+    assert official["best_f1"] == pytest.approx(metrics["test/best_f1"], abs=1e-3)

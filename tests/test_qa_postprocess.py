@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
 from labelsmooth.metrics.qa_postprocess import postprocess
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -30,7 +30,10 @@ def brute_force(features, contexts, ids, start, end, max_len, threshold):
                 for e in ok[(ok >= s) & (ok - s < max_len)]:
                     score = float(start[f, s] + end[f, e])
                     if score > best:
-                        best, text = score, contexts[q][features["offsets"][f, s, 0] : features["offsets"][f, e, 1]]
+                        best, text = (
+                            score,
+                            contexts[q][features["offsets"][f, s, 0] : features["offsets"][f, e, 1]],
+                        )
         out[ids[q]] = text if best > null + threshold else ""
         na[ids[q]] = 1 / (1 + math.exp(best - null))
     return out, na
@@ -40,8 +43,16 @@ def brute_force(features, contexts, ids, start, end, max_len, threshold):
 @given(seed=st.integers(0, 10_000), threshold=st.sampled_from([-2.0, 0.0, 1.5]), max_len=st.integers(1, 6))
 def test_matches_brute_force(seed, threshold, max_len):
     features, contexts, ids, start, end = synthetic_batch(5, 28, seed)
-    pred, na, extra = postprocess(features, contexts, ids, start, end, n_best=28, max_answer_length=max_len,
-                                  null_score_diff_threshold=threshold)
+    pred, na, extra = postprocess(
+        features,
+        contexts,
+        ids,
+        start,
+        end,
+        n_best=28,
+        max_answer_length=max_len,
+        null_score_diff_threshold=threshold,
+    )
     want, want_na = brute_force(features, contexts, ids, start, end, max_len, threshold)
     assert pred == want
     assert np.allclose([na[q] for q in ids], [want_na[q] for q in ids], atol=1e-5)

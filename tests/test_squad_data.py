@@ -9,8 +9,21 @@ import pytest
 from labelsmooth.data.squad import SquadSynthetic, parse_squad, read_squad
 from labelsmooth.data.synthetic_squad import generate_squad
 
-GOOD = {"data": [{"title": "t", "paragraphs": [{"context": "Paris is big.", "qas": [
-    {"id": "q1", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}
+GOOD = {
+    "data": [
+        {
+            "title": "t",
+            "paragraphs": [
+                {
+                    "context": "Paris is big.",
+                    "qas": [
+                        {"id": "q1", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 0}]}
+                    ],
+                }
+            ],
+        }
+    ]
+}
 
 
 @pytest.mark.parametrize(
@@ -55,4 +68,6 @@ def test_synthetic_source_writes_once_and_reads_back(tmp_path):
     stamp = (tmp_path / "train.json").stat().st_mtime_ns
     assert {k: len(v) > 0 for k, v in source.load().items()} == {"train": True, "val": True, "test": True}
     assert (tmp_path / "train.json").stat().st_mtime_ns == stamp
-    assert [e.id for e in splits["val"]] != [e.id for e in splits["train"]] or splits["val"][0].context != splits["train"][0].context
+    assert [e.id for e in splits["val"]] != [e.id for e in splits["train"]] or splits["val"][
+        0
+    ].context != splits["train"][0].context

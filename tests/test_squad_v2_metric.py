@@ -63,14 +63,39 @@ def test_best_threshold_ties_follow_the_order_of_the_na_prob_file():
 
 
 def test_command_line_prints_the_official_json(tmp_path):
-    data = {"data": [{"title": "t", "paragraphs": [{"context": "Paris is big.", "qas": [
-        {"id": "1", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 0}]},
-        {"id": "2", "question": "Who?", "answers": [], "is_impossible": True},
-        {"id": "3", "question": "What?", "answers": [{"text": "big", "answer_start": 9}]}]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "Paris is big.",
+                        "qas": [
+                            {
+                                "id": "1",
+                                "question": "Where?",
+                                "answers": [{"text": "Paris", "answer_start": 0}],
+                            },
+                            {"id": "2", "question": "Who?", "answers": [], "is_impossible": True},
+                            {"id": "3", "question": "What?", "answers": [{"text": "big", "answer_start": 9}]},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     (tmp_path / "data.json").write_text(json.dumps(data))
     (tmp_path / "pred.json").write_text(json.dumps({"1": "paris", "2": "", "3": "small"}))
     (tmp_path / "na.json").write_text(json.dumps({"1": 0.1, "2": 0.8, "3": 0.6}))
-    cmd = [sys.executable, "-m", "labelsmooth.metrics.squad_v2", "data.json", "pred.json", "--na-prob-file", "na.json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "labelsmooth.metrics.squad_v2",
+        "data.json",
+        "pred.json",
+        "--na-prob-file",
+        "na.json",
+    ]
     out = json.loads(subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True).stdout)
     assert out["exact"] == pytest.approx(200 / 3) and out["total"] == 3
     assert out["HasAns_exact"] == 50.0 and out["NoAns_exact"] == 100.0

@@ -1,4 +1,4 @@
-"""(question, context) pairs → fixed-length windows with offsets, gold start/end tokens and the validity mask."""
+"""(question, context) pairs → windows with offsets, gold start/end tokens and the validity mask."""
 
 from __future__ import annotations
 
@@ -21,10 +21,15 @@ def prepare_features(
     answer's tokens, or [CLS] when the question is unanswerable or this window does not hold the whole answer.
     """
     if not examples:
-        return {k: np.zeros((0, max_length), np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")} | {
-            "context_mask": np.zeros((0, max_length), bool), "offsets": np.zeros((0, max_length, 2), np.int64),
-            "start_position": np.zeros(0, np.int64), "end_position": np.zeros(0, np.int64),
-            "example_index": np.zeros(0, np.int64)}
+        return {
+            k: np.zeros((0, max_length), np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")
+        } | {
+            "context_mask": np.zeros((0, max_length), bool),
+            "offsets": np.zeros((0, max_length, 2), np.int64),
+            "start_position": np.zeros(0, np.int64),
+            "end_position": np.zeros(0, np.int64),
+            "example_index": np.zeros(0, np.int64),
+        }
     questions = [e.question.strip() for e in examples]
     q_lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
     for example, n in zip(examples, q_lengths, strict=True):
@@ -44,7 +49,9 @@ def prepare_features(
         padding="max_length",
     )
     n_features = len(enc["input_ids"])
-    sequence_ids = np.array([[-1 if s is None else s for s in enc.sequence_ids(i)] for i in range(n_features)])
+    sequence_ids = np.array(
+        [[-1 if s is None else s for s in enc.sequence_ids(i)] for i in range(n_features)]
+    )
     context = sequence_ids == 1
     offsets = np.where(context[..., None], np.asarray(enc["offset_mapping"]), -1)
     example_index = np.asarray(enc["overflow_to_sample_mapping"])

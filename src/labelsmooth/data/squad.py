@@ -1,4 +1,4 @@
-"""SQuAD 2.0: reading and validating the official JSON format, and the three data sources (synthetic, files, hub)."""
+"""SQuAD 2.0: reading and validating the official JSON, and the synthetic, file and hub sources."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def parse_squad(dataset: dict, path: str | Path = "<json>") -> list[QAExample]:
                 if qa.get("is_impossible", False) and answers:
                     raise ValueError(f"{path}: question {qid}: is_impossible but has answers")
                 title = article.get("title", "")
-                examples.append(QAExample(qid, title, context, _get(qa, "question", f"question {qid}", path), answers))
+                examples.append(
+                    QAExample(qid, title, context, _get(qa, "question", f"question {qid}", path), answers)
+                )
     return examples
 
 
@@ -67,7 +69,7 @@ def read_squad(path: str | Path) -> list[QAExample]:
 
 
 class SquadFiles:
-    """The official files. SQuAD 2.0 has no public test set: with test_file null, test = dev (said in metrics)."""
+    """The official files. SQuAD 2.0 has no public test set: with test_file null, test = dev."""
 
     def __init__(self, dir: str, train_file: str, val_file: str, test_file: str | None) -> None:
         if not Path(dir).is_dir():
@@ -80,11 +82,17 @@ class SquadFiles:
 
 
 class SquadSynthetic:
-    """Embedded default: deterministic SQuAD-2.0-format JSON written once into `dir`, then read like real files."""
+    """Embedded default: deterministic SQuAD-2.0 JSON written once into `dir`, read like real files."""
 
     def __init__(
-        self, dir: str, n_paragraphs_train: int, n_paragraphs_val: int, n_paragraphs_test: int, seed: int,
-        unanswerable: float, distractors: float,
+        self,
+        dir: str,
+        n_paragraphs_train: int,
+        n_paragraphs_val: int,
+        n_paragraphs_test: int,
+        seed: int,
+        unanswerable: float,
+        distractors: float,
     ) -> None:
         for key, value in (("unanswerable", unanswerable), ("distractors", distractors)):
             if not 0.0 <= value <= 1.0:
@@ -98,8 +106,13 @@ class SquadSynthetic:
     def _params(self, split: str) -> dict:
         offset = {"train": 0, "val": 1, "test": 2}[split]
         # `generator` changes whenever the generator does, so cached files are rewritten.
-        return {"generator": 2, "n_paragraphs": self.sizes[split], "seed": self.seed * 3 + offset,
-                "unanswerable": self.unanswerable, "distractors": self.distractors}
+        return {
+            "generator": 3,
+            "n_paragraphs": self.sizes[split],
+            "seed": self.seed * 3 + offset,
+            "unanswerable": self.unanswerable,
+            "distractors": self.distractors,
+        }
 
     def load(self) -> dict[str, list[QAExample]]:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +129,7 @@ class SquadSynthetic:
 
 
 class SquadHub:
-    """SQuAD 2.0 from the Hugging Face hub (online once; `pip install 'labelsmooth[hub]'`); test = validation."""
+    """SQuAD 2.0 from the Hugging Face hub (online; `pip install 'labelsmooth[hub]'`); test = validation."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -128,8 +141,13 @@ class SquadHub:
 
         def convert(rows) -> list[QAExample]:
             return [
-                QAExample(r["id"], r["title"], r["context"], r["question"],
-                          list(zip(r["answers"]["text"], r["answers"]["answer_start"], strict=True)))
+                QAExample(
+                    r["id"],
+                    r["title"],
+                    r["context"],
+                    r["question"],
+                    list(zip(r["answers"]["text"], r["answers"]["answer_start"], strict=True)),
+                )
                 for r in rows
             ]
 

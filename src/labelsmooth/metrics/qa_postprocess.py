@@ -1,4 +1,4 @@
-"""Best answer per question across its windows, from start/end logits: vectorised n-best search with a null score."""
+"""Best answer per question over its windows from start/end logits: vectorised n-best search, null score."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The official SQuAD 2.0 evaluation (same rules, keys and numbers as `evaluate-v2.0.py`), reimplemented.
 
-    python -m labelsmooth.metrics.squad_v2 data.json pred.json [--na-prob-file na.json] [--na-prob-thresh T]
+python -m labelsmooth.metrics.squad_v2 data.json pred.json [--na-prob-file na.json] [--na-prob-thresh T]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _summary(exact, f1, qids=None) -> dict[str, float]:
 
 
 def find_best_threshold(predictions, scores, na_probs, has_answer) -> tuple[float, float]:
-    """The official sweep: abstain on questions in increasing na_prob order (stable for ties), keep the best."""
+    """The official sweep: abstain on questions by increasing na_prob (stable for ties), keep the best."""
     current = best = sum(1 for k in has_answer if not has_answer[k])
     best_threshold = 0.0
     for qid in sorted(na_probs, key=lambda k: na_probs[k]):
@@ -96,7 +96,7 @@ def squad_v2_scores(
     na_prob_thresh: float = 1.0,
     report_missing=print,
 ) -> dict[str, float]:
-    """The official output: exact, f1, total, HasAns_*, NoAns_* and, given na_probs, best_* and best_*_thresh."""
+    """The official output: exact, f1, total, HasAns_*, NoAns_* and, given na_probs, best_*(_thresh)."""
     if isinstance(examples, dict):
         examples = parse_squad(examples)
     given = na_probs is not None
@@ -112,7 +112,9 @@ def squad_v2_scores(
         if qids:
             out |= {f"{prefix}_{k}": v for k, v in _summary(exact, f1, qids).items()}
     if given:
-        out["best_exact"], out["best_exact_thresh"] = find_best_threshold(predictions, exact_raw, na_probs, has_answer)
+        out["best_exact"], out["best_exact_thresh"] = find_best_threshold(
+            predictions, exact_raw, na_probs, has_answer
+        )
         out["best_f1"], out["best_f1_thresh"] = find_best_threshold(predictions, f1_raw, na_probs, has_answer)
     return out
 
