@@ -17,7 +17,7 @@ import yaml
 def job_results(sweep_dir: Path) -> list[tuple[str, dict[str, float] | None]]:
     """(configuration without the seed, metrics or None when the job left no metrics.json) per job folder."""
     rows = []
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+    for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):  # grid/… choices nest
         job = overrides_file.parent.parent
         overrides = yaml.safe_load(overrides_file.read_text())
         config = " ".join(o for o in overrides if not o.startswith(("seed=", "hydra.", "experiment=")))

@@ -1,12 +1,14 @@
-"""QA features on a real tokenizer: windows, gold pointers, validity mask; GLS pointer targets on them."""
+"""QA features on the real MiniLM tokenizer: windows, gold pointers, validity mask, GLS targets on them."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from labelsmooth.data.qa_features import prepare_features
-from labelsmooth.data.squad import QAExample
+from labelsmooth.data.squad import QAExample, parse_squad
+from labelsmooth.data.synthetic_squad import generate_squad
 from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import GaussianLabelSmoothing, LabelSmoothing
 
@@ -22,31 +24,92 @@ LONG = QAExample("long", "", CONTEXT, "Where did the company move?", [("Bilbao",
 NONE = QAExample("none", "", "Rosa Quist founded Helix Labs.", "Who leads Helix Labs?", [])
 
 
-def test_answer_in_the_second_window_and_cls_elsewhere(tokenizer):
+def test_answer_in_the_second_window_points_at_its_tokens_and_the_first_window_at_cls(tokenizer):
     f = prepare_features([LONG, NONE], tokenizer, max_length=48, doc_stride=16, max_query_length=16)
-    windows = (f["example_index"] == 0).nonzero()[0]
+    windows = np.nonzero(f["example_index"] == 0)[0]
     assert len(windows) >= 2
     first, last = windows[0], windows[-1]
-    assert f["start_position"][first] == 0 and f["end_position"][first] == 0  # answer not in window 1
+    assert f["offsets"][first, :, 1].max() < CONTEXT.index("Bilbao")  # window 1 stops before the answer
+    assert f["start_position"][first] == 0 and f["end_position"][first] == 0
     s, e = f["start_position"][last], f["end_position"][last]
-    assert s > 0 and CONTEXT[f["offsets"][last, s, 0] : f["offsets"][last, e, 1]] == "Bilbao"
-    none = (f["example_index"] == 1).nonzero()[0]
+    assert 0 < s <= e
+    tokens = tokenizer.convert_ids_to_tokens(f["input_ids"][last, s : e + 1].tolist())
+    assert tokens == ["bilbao"] and CONTEXT[f["offsets"][last, s, 0] : f["offsets"][last, e, 1]] == "Bilbao"
+    none = np.nonzero(f["example_index"] == 1)[0]
     assert (f["start_position"][none] == 0).all() and (f["end_position"][none] == 0).all()
 
 
+def test_a_window_holding_only_part_of_the_answer_points_at_cls(tokenizer):
+    context = FILLER + "It made steel beams and solar panels for export."
+    answer = "steel beams and solar panels"
+    ex = QAExample("part", "", context, "What did it make?", [(answer, context.index(answer))])
+    f = prepare_features([ex], tokenizer, max_length=40, doc_stride=8, max_query_length=16)
+    for i in range(len(f["input_ids"])):
+        ctx = f["offsets"][i, :, 0] >= 0
+        first, last = f["offsets"][i, ctx, 0].min(), f["offsets"][i, ctx, 1].max()
+        whole = first <= ex.answers[0][1] and last >= ex.answers[0][1] + len(answer)
+        s, e = f["start_position"][i], f["end_position"][i]
+        if whole:
+            assert context[f["offsets"][i, s, 0] : f["offsets"][i, e, 1]] == answer
+        else:
+            assert s == e == 0
+    assert (f["start_position"] > 0).any() and (f["start_position"] == 0).any()
+
+
+def test_positions_recover_every_gold_answer_of_synthetic_data(tokenizer):
+    examples = parse_squad(generate_squad(25, seed=3))
+    f = prepare_features(examples, tokenizer, max_length=64, doc_stride=24, max_query_length=24)
+    assert np.bincount(f["example_index"]).max() > 1  # several windows
+    found = set()
+    for i in np.nonzero(f["start_position"] > 0)[0]:
+        ex = examples[f["example_index"][i]]
+        s, e = f["start_position"][i], f["end_position"][i]
+        assert ex.context[f["offsets"][i, s, 0] : f["offsets"][i, e, 1]] == ex.answers[0][0]
+        found.add(ex.id)
+    assert found == {e.id for e in examples if e.answers}  # each answer is whole in some window
+
+
+def test_white_space_around_an_answer_is_not_part_of_its_tokens(tokenizer):
+    context = "Rosa Quist runs Helix Labs in Lyon."
+    ex = QAExample("ws", "", context, "Where?", [(" Lyon", context.index(" Lyon"))])
+    f = prepare_features([ex], tokenizer, max_length=32, doc_stride=8)
+    s, e = f["start_position"][0], f["end_position"][0]
+    assert context[f["offsets"][0, s, 0] : f["offsets"][0, e, 1]] == "Lyon"
+
+
 def test_mask_covers_cls_and_context_only(tokenizer):
-    f = prepare_features([NONE], tokenizer, max_length=32, doc_stride=8, max_query_length=16)
-    ids, mask = f["input_ids"][0], f["context_mask"][0]
-    assert mask[0] and ids[0] == tokenizer.cls_token_id
-    tokens = tokenizer.convert_ids_to_tokens(ids[mask][1:].tolist())
+    f = prepare_features([NONE, LONG], tokenizer, max_length=40, doc_stride=8, max_query_length=16)
+    ids, mask = f["input_ids"], f["context_mask"]
+    assert mask[:, 0].all() and (ids[:, 0] == tokenizer.cls_token_id).all()
+    tokens = tokenizer.convert_ids_to_tokens(ids[0][mask[0]][1:].tolist())
     assert tokenizer.convert_tokens_to_string(tokens) == "rosa quist founded helix labs."
-    assert not mask[ids == tokenizer.sep_token_id].any() and not mask[ids == tokenizer.pad_token_id].any()
+    special = np.isin(ids, [tokenizer.sep_token_id, tokenizer.pad_token_id])
+    assert not mask[special].any()
+    question = (f["token_type_ids"] == 0) & (f["attention_mask"] == 1) & ~special
+    question[:, 0] = False
+    assert question.any() and not mask[question].any()
+    assert ((f["offsets"][..., 0] >= 0) == (mask & (np.arange(mask.shape[1]) > 0))).all()
 
 
-def test_question_longer_than_allowed_names_the_question(tokenizer):
+def test_a_long_question_is_cut_to_max_query_length(tokenizer):
+    q = QAExample("q5", "", "Rosa Quist runs Helix Labs.", "why " * 20 + "?", [("Rosa Quist", 0)])
+    f = prepare_features([q], tokenizer, max_length=48, doc_stride=8, max_query_length=10)
+    question = (f["token_type_ids"][0] == 0) & (f["attention_mask"][0] == 1)
+    assert question.sum() == 10 + 2  # [CLS] + 10 question tokens + [SEP]
+    assert f["start_position"][0] > 0
+
+
+def test_a_question_leaving_no_room_for_context_names_the_question(tokenizer):
     q = QAExample("q7", "", "short context", "why " * 40, [])
-    with pytest.raises(ValueError, match="question q7: 40 tokens"):
-        prepare_features([q], tokenizer, max_length=64, doc_stride=16, max_query_length=32)
+    with pytest.raises(
+        ValueError, match=r"question q7: 40 question tokens leave 21 context tokens .* doc_stride=24"
+    ):
+        prepare_features([NONE, q], tokenizer, max_length=64, doc_stride=24, max_query_length=64)
+
+
+def test_no_examples_give_empty_arrays(tokenizer):
+    f = prepare_features([], tokenizer, max_length=32, doc_stride=8)
+    assert f["input_ids"].shape == (0, 32) and f["offsets"].shape == (0, 32, 2)
 
 
 def test_gls_pointer_targets_on_a_real_window(tokenizer):

@@ -1,108 +1,41 @@
-"""A deterministic SQuAD-2.0-format generator: company profiles, answerable and unanswerable questions.
+"""A deterministic SQuAD-2.0-format generator: company profiles with answerable and unanswerable questions.
 
-Unanswerable questions name a firm of their own paragraph and ask for a fact the paragraph states only for
-the other firm, or not at all, so they cannot be spotted from the question alone.
+A paragraph profiles one to three firms (founder, founding year, city, product, staff, chief executive),
+with filler sentences full of other people, cities, years and numbers. Every question names a firm or a
+person of its own paragraph; an unanswerable one asks for a fact the paragraph leaves out for that firm
+(often stated for another firm beside it) or swaps the person, so it cannot be spotted from the question.
+Gold answers come as annotators give them: the value, plus variants with their surrounding words
+("the city of Lyon", "4,210 people") or a second mention of the same person.
 """
 
 from __future__ import annotations
 
 import random
+import string
 
-FIRST = [
-    "Anna",
-    "Boris",
-    "Carla",
-    "David",
-    "Elena",
-    "Farid",
-    "Greta",
-    "Hugo",
-    "Ines",
-    "Jonas",
-    "Karin",
-    "Luca",
-    "Maya",
-    "Nils",
-    "Olga",
-    "Pavel",
-    "Rosa",
-    "Sami",
-    "Tanja",
-    "Victor",
-    "Wanda",
-    "Yusuf",
-    "Zora",
-    "Ilya",
-]
-LAST = [
-    "Berg",
-    "Costa",
-    "Dahl",
-    "Engel",
-    "Fischer",
-    "Gruber",
-    "Holm",
-    "Ivanov",
-    "Jansen",
-    "Kovac",
-    "Lind",
-    "Moreau",
-    "Novak",
-    "Ortiz",
-    "Petrov",
-    "Quist",
-    "Rossi",
-    "Sato",
-    "Tamm",
-    "Urban",
-    "Vidal",
-    "Weber",
-]
-STEM = [
-    "Alder",
-    "Borea",
-    "Cresta",
-    "Dunmore",
-    "Elvar",
-    "Fjord",
-    "Granite",
-    "Helix",
-    "Ironwood",
-    "Juniper",
-    "Kestrel",
-    "Lumen",
-    "Meridian",
-    "Northway",
-    "Orbis",
-    "Pinecrest",
-    "Quarry",
-    "Redwater",
-    "Solace",
-    "Tidewell",
-]
-KIND = ["Systems", "Foods", "Motors", "Labs", "Textiles", "Energy", "Logistics", "Media", "Pharma", "Steel"]
-CITY = [
-    "Lisbon",
-    "Tallinn",
-    "Porto",
-    "Graz",
-    "Bergen",
-    "Lyon",
-    "Krakow",
-    "Malmo",
-    "Turin",
-    "Utrecht",
-    "Gdansk",
-    "Ghent",
-    "Brno",
-    "Aarhus",
-    "Split",
-    "Bilbao",
-    "Riga",
-    "Tartu",
-    "Basel",
-    "Leeds",
-]
+
+def _words(text: str) -> list[str]:
+    """Names written as one space-separated string (compact, and one edit adds a name)."""
+    return text.split()
+
+
+FIRST = _words(
+    "Anna Boris Carla David Elena Farid Greta Hugo Ines Jonas Karin Luca Maya Nils Olga Pavel Rosa Sami "
+    "Tanja Victor Wanda Yusuf Zora Ilya Marta Oskar Lena Tomas Vera Emil"
+)
+LAST = _words(
+    "Berg Costa Dahl Engel Fischer Gruber Holm Ivanov Jansen Kovac Lind Moreau Novak Ortiz Petrov Quist "
+    "Rossi Sato Tamm Urban Vidal Weber Aalto Brandt Ferro Hart Kaur Lopez Meyer Nagy"
+)
+STEM = _words(
+    "Alder Borea Cresta Dunmore Elvar Fjord Granite Helix Ironwood Juniper Kestrel Lumen Meridian Northway "
+    "Orbis Pinecrest Quarry Redwater Solace Tidewell Umbra Vantor Westmark Yarrow Zephyr"
+)
+KIND = _words("Systems Foods Motors Labs Textiles Energy Logistics Media Pharma Steel")
+CITY = _words(
+    "Lisbon Tallinn Porto Graz Bergen Lyon Krakow Malmo Turin Utrecht Gdansk Ghent Brno Aarhus Split "
+    "Bilbao Riga Tartu Basel Leeds Cork Seville Dresden Linz"
+)
 PRODUCT = [
     "bicycles",
     "solar panels",
@@ -112,107 +45,220 @@ PRODUCT = [
     "vaccines",
     "steel beams",
     "radio shows",
-    "software",
+    "accounting software",
     "batteries",
     "ferries",
-    "tea",
+    "green tea",
+    "garden tools",
+    "wind turbines",
 ]
 
+FACTS = ("founder", "year", "city", "product", "staff", "ceo")
 
-def _person(rng: random.Random) -> str:
-    return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-
-
-def _company(rng: random.Random) -> str:
-    return f"{rng.choice(STEM)} {rng.choice(KIND)}"
-
-
-def _facts(
-    rng: random.Random, firm: str, unanswerable: float
-) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """A firm's facts and the sentences stating a random subset of them (the rest stay unanswerable)."""
-    facts = {
-        "founder": _person(rng),
-        "year": str(rng.randint(1890, 2015)),
-        "city": rng.choice(CITY),
-        "product": rng.choice(PRODUCT),
-        "staff": str(rng.randint(12, 9000)),
-        "ceo": _person(rng),
-    }
-    templates = {
-        "founder": [f"{firm} was founded by {{founder}}.", f"{{founder}} started {firm}."],
-        "year": [f"{firm} dates back to {{year}}.", f"{firm} opened its doors in {{year}}."],
-        "city": [
-            f"{firm} is based in the city of {{city}}.",
-            f"The head office of {firm} is in the city of {{city}}.",
-        ],
-        "product": [f"{firm} makes {{product}}.", f"{firm} is best known for its {{product}}."],
-        "staff": [f"{firm} employs {{staff}} people.", f"Some {{staff}} people work for {firm}."],
-        "ceo": [f"{firm} is led by {{ceo}}.", f"{{ceo}} runs {firm} today."],
-    }
-    stated = [(key, rng.choice(templates[key])) for key in facts if rng.random() > unanswerable]
-    return facts, stated
-
-
+# `{F}` is the firm (or, under coreference, "it" / "the company"); each template states one fact.
+FACT_TEMPLATES = {
+    "founder": [
+        "{F} was founded by {founder}.",
+        "{founder} started {F}.",
+        "{founder} set up {F} with a loan.",
+    ],
+    "year": ["{F} was founded in {year}.", "{F} dates back to {year}.", "{F} opened its doors in {year}."],
+    "city": [
+        "{F} is based in the city of {city}.",
+        "The head office of {F} is in {city}.",
+        "{F} has its headquarters in the city of {city}.",
+    ],
+    "product": ["{F} makes {product}.", "{F} is best known for its {product}.", "{F} sells {product}."],
+    "staff": ["{F} employs {staff} people.", "Some {staff} people work for {F}.", "{F} has {staff} staff."],
+    "ceo": ["{F} is led by {ceo}.", "{ceo} runs {F} today.", "Since {since}, {F} has been run by {ceo}."],
+}
+# Longer golds annotators also mark: (words before, words after) the value, when the text has them.
+VARIANTS = {
+    "city": [("the city of ", "")],
+    "product": [("its ", "")],
+    "staff": [("", " people")],
+    "year": [("in ", "")],
+}
+# A later sentence mentioning the founder or chief executive again: a second gold for "Who ...?".
+PERSON_AGAIN = [
+    "{p} grew up in {place}.",
+    "{p} studied law in {place}.",
+    "{p} often speaks at events in {place}.",
+]
+FILLER = [
+    "{place} has about {number} inhabitants.",
+    "In {year}, a new rail line reached {place}.",
+    "The mayor of {place}, {p}, opened a trade fair there in {year}.",
+    "{p} wrote a history of the region in {year}.",
+    "Prices for {product} rose sharply in {year}.",
+    "A local paper once called the sector crowded.",
+    "About {number} visitors came to the {year} fair in {place}.",
+]
 QUESTIONS = {
-    "founder": ["Who founded {firm}?", "Who started {firm}?"],
-    "year": ["When was {firm} founded?", "In which year did {firm} open?"],
-    "city": ["Where is {firm} based?", "In which city is {firm}?"],
-    "product": ["What does {firm} make?", "What is {firm} known for?"],
-    "staff": ["How many people work for {firm}?", "How many employees does {firm} have?"],
-    "ceo": ["Who leads {firm}?", "Who runs {firm}?"],
+    "founder": ["Who founded {F}?", "Who started {F}?", "Who is the founder of {F}?"],
+    "year": ["When was {F} founded?", "In which year did {F} start?", "What year was {F} established?"],
+    "city": [
+        "Where is {F} based?",
+        "In which city is {F} headquartered?",
+        "Where is the head office of {F}?",
+    ],
+    "product": ["What does {F} make?", "What is {F} known for?", "What does {F} produce?"],
+    "staff": [
+        "How many people work for {F}?",
+        "How many employees does {F} have?",
+        "How big is {F}'s staff?",
+    ],
+    "ceo": ["Who leads {F}?", "Who runs {F}?", "Who is the chief executive of {F}?"],
+}
+# Person -> firm questions: answerable for the firm's founder / chief executive, unanswerable when the
+# person is swapped for someone in the paragraph who did not found / does not run a firm.
+REVERSE = {
+    "founder": ["Which company did {p} found?", "Which firm was set up by {p}?"],
+    "ceo": ["Which company does {p} run?", "Which firm is led by {p}?"],
 }
 
 
-def _paragraph(rng: random.Random, index: int, unanswerable: float, distractors: float) -> dict:
-    """Facts about a firm and, with probability `distractors`, a second firm stated the same way.
-
-    Questions ask about either firm; an unstated fact of a firm the paragraph names is unanswerable, while
-    the other firm's fact of that kind is a plausible wrong answer in the same paragraph.
-    """
-    firms = [_company(rng)]
-    if rng.random() < distractors:
-        other = _company(rng)
-        firms += [other] if other != firms[0] else []
-    sentences, spans = [], []
-    for firm in firms:
-        facts, stated = _facts(rng, firm, unanswerable)
-        spans.append((firm, facts, {key for key, _ in stated}))
-        sentences += [(firm, key, template.format(**facts)) for key, template in stated]
-    rng.shuffle(sentences)
+def _render(template: str, values: dict[str, str]) -> tuple[str, dict[str, int]]:
+    """The filled template and the character offset of every field in it."""
     text, starts = "", {}
-    for firm, key, sentence in sentences:
-        value = dict((f, facts) for f, facts, _ in spans)[firm][key]
-        starts[(firm, key)] = len(text) + sentence.rindex(value)  # last: "201" also sits in "2018"
-        text += sentence + " "
-    text = text.strip() or f"{firms[0]} is a firm."
-    qas = []
-    for firm, facts, stated in spans:
-        for key in QUESTIONS:
-            if key not in stated and rng.random() > 0.5:  # keep about half of the unanswerable candidates
-                continue
-            answers = []
-            if key in stated:
-                answers.append({"text": facts[key], "answer_start": starts[(firm, key)]})
-                if key == "city":  # a second gold answer with the surrounding words, as annotators give
-                    phrase = f"the city of {facts[key]}"
-                    answers.append(
-                        {"text": phrase, "answer_start": starts[(firm, key)] - len("the city of ")}
-                    )
-            question = rng.choice(QUESTIONS[key]).format(firm=firm)
-            qas.append(
-                {
-                    "id": f"q{index:05d}_{len(qas)}",
-                    "question": question,
-                    "answers": answers,
-                    "is_impossible": not answers,
-                }
-            )
-    return {"context": text, "qas": qas}
+    for literal, name, _, _ in string.Formatter().parse(template):
+        text += literal
+        if name is not None:
+            starts[name] = len(text)
+            text += values[name]
+    return text, starts
 
 
-def generate_squad(n_paragraphs: int, seed: int, unanswerable: float, distractors: float) -> dict:
-    """A SQuAD 2.0 dataset dict with `n_paragraphs` paragraphs; the same arguments give the same data."""
+def _refer(firm: str, template: str, rng: random.Random, coreference: float, first: bool) -> str:
+    """How a sentence names its firm: by name, or (not in its first sentence) as "it" / "the company"."""
+    if first or rng.random() >= coreference:
+        return firm
+    if template.startswith("{F}"):
+        return rng.choice(["It", "The company"])
+    return "the company"
+
+
+def _paragraph(
+    rng: random.Random, name: str, unanswerable: float, distractors: float, filler: int, coreference: float
+) -> tuple[dict, str]:
+    """One paragraph dict (context + qas) and its lead firm (the article title)."""
+    n_firms = 1 + sum(rng.random() < distractors for _ in range(2))
+    firms = [f"{stem} {rng.choice(KIND)}" for stem in rng.sample(STEM, n_firms)]
+    n_names = min(2 * n_firms + filler, len(FIRST) * len(LAST))
+    people = [
+        f"{FIRST[i // len(LAST)]} {LAST[i % len(LAST)]}"
+        for i in rng.sample(range(len(FIRST) * len(LAST)), n_names)
+    ]
+    places = rng.sample(CITY, min(2 * n_firms + filler, len(CITY)))
+
+    # Sentences as (text, value offset, firm offset, firm index, fact key); filler has no firm and no key.
+    groups: list[list[tuple[str, int | None, int | None, int | None, str | None]]] = []
+    facts_of, stated_of = [], []
+    for f, firm in enumerate(firms):
+        facts = {
+            "founder": people[2 * f],
+            "year": str(rng.randint(1890, 2015)),
+            "city": places[2 * f],
+            "product": rng.choice(PRODUCT),
+            "staff": f"{rng.randint(12, 9800):,}",
+            "ceo": people[2 * f + 1],
+            "since": str(rng.randint(1990, 2024)),
+        }
+        # at least one fact is stated, so every firm a question names is in the text
+        stated = [k for k in FACTS if rng.random() >= unanswerable] or [rng.choice(FACTS)]
+        rng.shuffle(stated)
+        group = []
+        for i, key in enumerate(stated):
+            template = rng.choice(FACT_TEMPLATES[key])
+            ref = _refer(firm, template, rng, coreference, first=i == 0)
+            text, at = _render(template, facts | {"F": ref})
+            group.append((text, at[key], at["F"] if ref == firm else None, f, key))
+            if key in ("founder", "ceo") and rng.random() < 0.4:
+                again = {"p": facts[key], "place": rng.choice([c for c in places if c != facts["city"]])}
+                text, at = _render(rng.choice(PERSON_AGAIN), again)
+                group.append((text, at["p"], None, f, key))
+        groups.append(group)
+        facts_of.append(facts)
+        stated_of.append(set(stated))
+    for j in range(filler):  # between firm groups, never inside one, so "it" always means the group's firm
+        values = {
+            "place": places[(2 * n_firms + j) % len(places)],
+            "p": people[(2 * n_firms + j) % len(people)],
+            "year": str(rng.randint(1890, 2024)),
+            "number": f"{rng.randint(200, 90000):,}",
+            "product": rng.choice(PRODUCT),
+        }
+        text, _ = _render(rng.choice(FILLER), values)
+        groups.insert(rng.randint(0, len(groups)), [(text, None, None, None, None)])
+
+    # The context, with every stated value's and every firm name's character offsets.
+    context, values_at, names_at = "", {}, {}
+    for group in groups:
+        for text, value, firm_at, f, key in group:
+            if key is not None:
+                values_at.setdefault((f, key), []).append(len(context) + value)
+            if firm_at is not None:
+                names_at.setdefault(f, []).append((key, len(context) + firm_at))
+            context += text + " "
+    context = context.rstrip()
+
+    def golds(f: int, key: str) -> list[dict]:
+        """The value at each mention, plus the longer variants the text supports."""
+        value, out = facts_of[f][key], []
+        for start in values_at[(f, key)]:
+            out.append({"text": value, "answer_start": start})
+            for before, after in VARIANTS.get(key, []):
+                s, e = start - len(before), start + len(value) + len(after)
+                if s >= 0 and context[s:e] == before + value + after:
+                    out.append({"text": context[s:e], "answer_start": s})
+        return out
+
+    def firm_golds(f: int, key: str) -> list[dict]:
+        """The firm's name in the sentence stating `key` (if named there), and its first mention."""
+        starts = [s for k, s in names_at[f] if k == key] + [names_at[f][0][1]]
+        return [{"text": firms[f], "answer_start": s} for s in dict.fromkeys(starts)]
+
+    qas: list[tuple[str, list[dict]]] = []
+    for f, firm in enumerate(firms):
+        for key in FACTS:  # every fact is asked about: stated ones are answerable, left-out ones are not
+            answers = golds(f, key) if key in stated_of[f] else []
+            qas.append((rng.choice(QUESTIONS[key]).format(F=firm), answers))
+    for key, other in (("founder", "ceo"), ("ceo", "founder")):
+        holders = {facts_of[f][key]: f for f in range(n_firms) if key in stated_of[f]}
+        for person, f in holders.items():
+            if rng.random() < 0.5:
+                qas.append((rng.choice(REVERSE[key]).format(p=person), firm_golds(f, key)))
+        # someone the paragraph names in the other role, asked about this one: unanswerable
+        swapped = [facts_of[f][other] for f in range(n_firms) if other in stated_of[f]]
+        swapped = [p for p in swapped if p not in holders]
+        if swapped and rng.random() < 0.5:
+            qas.append((rng.choice(REVERSE[key]).format(p=rng.choice(swapped)), []))
+    rng.shuffle(qas)
+    items = [
+        {"id": f"{name}-q{i:02d}", "question": q, "answers": a, "is_impossible": not a}
+        for i, (q, a) in enumerate(qas)
+    ]
+    return {"context": context, "qas": items}, firms[0]
+
+
+def generate_squad(
+    n_paragraphs: int,
+    seed: int,
+    unanswerable: float = 0.35,
+    distractors: float = 0.5,
+    filler: int = 3,
+    coreference: float = 0.3,
+) -> dict:
+    """A SQuAD 2.0 dataset dict of `n_paragraphs` paragraphs; the same arguments give the same data.
+
+    unanswerable: share of each firm's facts left out (every fact is asked about, so about this share of
+    the fact questions has no answer); distractors: chance of each of up to two more firms per paragraph;
+    filler: sentences about other people, places, years and numbers; coreference: chance that a firm's
+    later sentence says "it" / "the company" instead of its name.
+    """
     rng = random.Random(seed)
-    paragraphs = [_paragraph(rng, i, unanswerable, distractors) for i in range(n_paragraphs)]
-    return {"version": "v2.0", "data": [{"title": "synthetic companies", "paragraphs": paragraphs}]}
+    data = []
+    for i in range(n_paragraphs):
+        paragraph, title = _paragraph(rng, f"s{seed}p{i:05d}", unanswerable, distractors, filler, coreference)
+        data.append({"title": title, "paragraphs": [paragraph]})
+    return {"version": "v2.0", "data": data}
