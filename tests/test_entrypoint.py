@@ -167,3 +167,31 @@ def test_qa_through_the_entry_point_writes_official_files(tmp_path):
     official = json.loads(proc.stdout)
     assert official["f1"] == pytest.approx(metrics["test/f1"], abs=1e-3)
     assert official["best_f1"] == pytest.approx(metrics["test/best_f1"], abs=1e-3)
+
+
+def test_ner_distillation_from_an_earlier_run_and_teacher_task_check(tmp_path):
+    teacher = tmp_path / "teacher"
+    run_entry([*TINY_NER, "logger=none", f"hydra.run.dir={teacher}"], cwd=tmp_path)
+    student = tmp_path / "student"
+    run_entry(
+        [*TINY_NER, "logger=csv", "smoothing=kd", f"smoothing.teacher={teacher}", f"hydra.run.dir={student}"],
+        cwd=tmp_path,
+    )
+    assert math.isfinite(read_metrics(student)["test/f1"])
+    # a NER teacher for a QA student is refused with one line naming the key and both tasks
+    proc = run_entry(
+        [
+            "task=qa",
+            "model=tiny",
+            "logger=none",
+            "smoothing=kd",
+            f"smoothing.teacher={teacher}",
+            "data.n_paragraphs_train=4",
+            "data.n_paragraphs_val=2",
+            "data.n_paragraphs_test=2",
+        ],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "smoothing.teacher:" in proc.stderr and "'ner', expected 'qa'" in proc.stderr, proc.stderr[-2000:]
