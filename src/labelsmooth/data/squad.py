@@ -139,11 +139,10 @@ class SquadSynthetic:
         filler: int = 3,
         coreference: float = 0.3,
     ) -> None:
-        for key, value in (("unanswerable", unanswerable), ("distractors", distractors)):
+        shares = {"unanswerable": unanswerable, "distractors": distractors, "coreference": coreference}
+        for key, value in shares.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"data.{key}={value}: expected a value in [0, 1]")
-        if not 0.0 <= coreference <= 1.0:
-            raise ValueError(f"data.coreference={coreference}: expected a value in [0, 1]")
         if filler < 0:
             raise ValueError(f"data.filler={filler}: expected a count >= 0")
         sizes = {"train": n_paragraphs_train, "val": n_paragraphs_val, "test": n_paragraphs_test}

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 from labelsmooth.metrics.calibration import calibration_report
 from labelsmooth.smoothing import Head, NoSmoothing, Smoothing
@@ -27,6 +28,34 @@ def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callabl
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     return factor
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Train/val/test loaders over `dataset(split)`: shuffled training batches, larger eval batches."""
+
+    def __init__(self, batch_size: int, eval_batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        # A task sets this when its items need more than torch's default collation (padding).
+        self.collate_fn: Callable | None = None
+
+    def dataset(self, split: str) -> Dataset:
+        """The items of one split (after `setup`)."""
+        raise NotImplementedError
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate_fn)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
 
 
 class TaskModule(L.LightningModule):

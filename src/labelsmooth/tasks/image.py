@@ -5,38 +5,29 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, ClassVar
 
-import lightning as L
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from labelsmooth.models import MLPSpec
 from labelsmooth.smoothing import Head
-from labelsmooth.tasks.base import TaskModule
+from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(SplitDataModule):
     """Flattened images and labels from an image source, as (x, y) batches."""
 
     def __init__(self, source: Any, batch_size: int, eval_batch_size: int) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size)
         self.source = source
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
         self.splits: dict[str, TensorDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self.splits = {split: TensorDataset(x, y) for split, (x, y) in self.source.load().items()}
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["train"], batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["val"], batch_size=self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["test"], batch_size=self.eval_batch_size)
+    def dataset(self, split: str) -> TensorDataset:
+        return self.splits[split]
 
 
 class ImageModule(TaskModule):

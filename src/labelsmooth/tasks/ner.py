@@ -6,20 +6,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-import lightning as L
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
-from labelsmooth.tasks.base import TaskModule
+from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 
-class NERDataModule(L.LightningDataModule):
+class NERDataModule(SplitDataModule):
     """Sentences from a CoNLL source, tokenised into sub-word features with first-sub-word labels."""
 
     def __init__(
@@ -32,14 +30,12 @@ class NERDataModule(L.LightningDataModule):
         batch_size: int,
         eval_batch_size: int,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size)
         self.source = source
         self.model = model
         self.labels = list(labels)
         self.max_length = max_length
         self.label_all_tokens = label_all_tokens
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
         self.sentences: dict[str, list[Sentence]] = {}
         self.features: dict[str, list[dict]] = {}
 
@@ -48,25 +44,15 @@ class NERDataModule(L.LightningDataModule):
             return
         self.sentences = self.source.load(self.labels)
         tokenizer = self.model.tokenizer()
-        self.pad_id = tokenizer.pad_token_id
+        self.collate_fn = partial(collate_features, pad_id=tokenizer.pad_token_id)
         label2id = {label: i for i, label in enumerate(self.labels)}
         self.features = {
             split: encode_sentences(sents, tokenizer, label2id, self.max_length, self.label_all_tokens)
             for split, sents in self.sentences.items()
         }
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        collate = partial(collate_features, pad_id=self.pad_id)
-        return DataLoader(self.features[split], batch_size=batch_size, shuffle=shuffle, collate_fn=collate)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+    def dataset(self, split: str) -> list[dict]:
+        return self.features[split]
 
 
 class NERModule(TaskModule):

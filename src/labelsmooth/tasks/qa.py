@@ -7,10 +7,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-import lightning as L
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from labelsmooth.data.qa_features import prepare_features
 from labelsmooth.data.squad import QAExample
@@ -19,7 +18,7 @@ from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
-from labelsmooth.tasks.base import TaskModule
+from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 MODEL_INPUTS = (
     "input_ids",
@@ -45,7 +44,7 @@ class FeatureDataset(Dataset):
         return {k: v[i] for k, v in self.tensors.items()} | {"feature_index": torch.tensor(i)}
 
 
-class QADataModule(L.LightningDataModule):
+class QADataModule(SplitDataModule):
     """SQuAD 2.0 examples tokenised into (question, context window) features with gold pointers."""
 
     def __init__(
@@ -58,14 +57,12 @@ class QADataModule(L.LightningDataModule):
         batch_size: int,
         eval_batch_size: int,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size)
         self.source = source
         self.model = model
         self.max_length = max_length
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
         self.examples: dict[str, list[QAExample]] = {}
         self.features: dict[str, dict[str, Any]] = {}
 
@@ -81,18 +78,8 @@ class QADataModule(L.LightningDataModule):
             for split, examples in self.examples.items()
         }
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        tensors = {k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS}
-        return DataLoader(FeatureDataset(tensors), batch_size=batch_size, shuffle=shuffle)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+    def dataset(self, split: str) -> FeatureDataset:
+        return FeatureDataset({k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS})
 
 
 class QAModule(TaskModule):
