@@ -44,9 +44,11 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, inner: int) -
     return times
 
 
-def ratio(times: dict[str, list[float]], name: str, ref: str) -> float:
-    """Median over rounds of the per-round time ratio (robust to a busy machine)."""
-    return statistics.median(a / b for a, b in zip(times[name], times[ref], strict=True))
+def ratio(times: dict[str, list[float]], name: str, ref: str) -> tuple[float, float, float]:
+    """Quartiles (25%, median, 75%) over rounds of the per-round time ratio: the median is robust to a
+    busy machine, the spread says how far to trust it."""
+    low, mid, high = statistics.quantiles((a / b for a, b in zip(times[name], times[ref], strict=True)), n=4)
+    return low, mid, high
 
 
 def ner_batch(gen: torch.Generator) -> tuple[Tensor, Tensor, None]:
@@ -127,7 +129,7 @@ def main() -> None:
     parser.add_argument("--no-minilm", action="store_true")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (machine default)")
-    print(f"median over {args.rounds} interleaved rounds of {args.inner} calls; ratios are per-round medians")
+    print(f"{args.rounds} interleaved rounds of {args.inner} calls; ratios: median [quartiles] of the rounds")
     gen = torch.Generator().manual_seed(0)
     gls_targets: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,12 +159,14 @@ def main() -> None:
             med = {name: statistics.median(t) * 1e6 for name, t in times.items()}
             refs = f"cross_entropy {med['ce']:.0f} µs, with label_smoothing=0.1 {med['ce_ls']:.0f} µs"
             print(f"\n{title}: {refs}")
-            print(f"  {'':<14} {'loss() fwd+bwd':>22}   {'compute() fwd+bwd (+NLL, stats)':>32}")
+            print(f"  {'':<14} {'loss() fwd+bwd [quartiles]':>34}   {'compute() (+NLL, stats)':>24}")
             for name in smoothings:
                 ref = "ce_ls" if name.startswith("ls") else "ce"
-                plain = f"{med[name]:6.0f} µs {ratio(times, name, ref):5.2f}× {ref:<5}"
-                full = f"{med[name + '+stats']:6.0f} µs {ratio(times, name + '+stats', ref):5.2f}× {ref:<5}"
-                print(f"  {name:<14} {plain:>22}   {full:>32}")
+                low, mid, high = ratio(times, name, ref)
+                plain = f"{med[name]:6.0f} µs {mid:5.2f}× {ref:<5} [{low:.2f}–{high:.2f}]"
+                stats = ratio(times, name + "+stats", ref)[1]
+                full = f"{med[name + '+stats']:6.0f} µs {stats:5.2f}× {ref:<5}"
+                print(f"  {name:<14} {plain:>34}   {full:>24}")
             print(f"  gls targets alone {med['gls targets']:6.0f} µs")
             gls_targets[kind] = statistics.median(times["gls targets"])
     if not args.no_minilm:

@@ -284,6 +284,26 @@ def test_an_ignored_item_with_every_entry_masked_stays_finite(teacher_file, name
     torch.testing.assert_close(out.loss, alone)
 
 
+@pytest.mark.parametrize("name", ["none", "ls", "gls", "cp", "kd"])
+def test_values_at_masked_entries_change_nothing(teacher_file, name):
+    # Masking adds finfo.min instead of filling it in: any finite value underneath must vanish.
+    smoothing = all_smoothings(teacher_file)[name]
+    logits, target, mask, _ = pointer_batch()
+    teacher = teacher_for(name, logits)
+    results = []
+    for fill in (0.0, 1e30, -1e30, 3e4):
+        z = logits.masked_fill(~mask, fill).requires_grad_(True)
+        out = smoothing.compute(z, target, mask, "pointer", teacher_logits=teacher)
+        out.loss.backward()
+        results.append((out.loss, out.nll, out.stats, z.grad))
+    for loss, nll, stats, grad in results[1:]:
+        torch.testing.assert_close(loss, results[0][0])
+        torch.testing.assert_close(nll, results[0][1])
+        torch.testing.assert_close(stats["max_prob"], results[0][2]["max_prob"])
+        torch.testing.assert_close(grad, results[0][3])
+        assert (grad[~mask] == 0).all()
+
+
 def test_a_batch_of_only_ignored_items_has_zero_loss_and_gradient():
     logits = torch.randn(2, 3, requires_grad=True)
     loss = LabelSmoothing(0.1).loss(logits, torch.full((2,), IGNORE_INDEX))

@@ -16,6 +16,7 @@ from labelsmooth.smoothing import (
     LabelSmoothing,
     NoSmoothing,
 )
+from labelsmooth.smoothing.targets import gaussian_kernel, pointer_kernel
 
 SETTINGS = settings(max_examples=50, deadline=None)
 
@@ -182,6 +183,23 @@ def test_gls_pointer_unanswerable_puts_the_gaussian_on_cls():
     assert torch.equal(q, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
     q_half = GaussianLabelSmoothing(0.2, 5.0, 0.5).targets(torch.zeros(1, 4), target, mask, "pointer")
     torch.testing.assert_close(q_half, torch.tensor([[0.8 + 0.1 + 0.1 / 3, 0.1 / 3, 0.1 / 3, 0.0]]))
+
+
+def test_cached_gaussian_kernels_are_exact_unchanged_by_use_and_safe_after_inference_mode():
+    gaussian_kernel.cache_clear()
+    pointer_kernel.cache_clear()
+    gls = GaussianLabelSmoothing(0.3, 1.7)
+    logits, target, mask = make_batch("pointer", 3, (6, 11, 0), masked=True)
+    with torch.inference_mode():  # a validation sanity check may be the first to build the kernel
+        first = gls.targets(logits, target, mask, "pointer")
+    z = logits.clone().requires_grad_(True)
+    gls.loss(z, target, mask, "pointer").backward()  # training after it: no inference-tensor error
+    assert torch.equal(gls.targets(logits, target, mask, "pointer"), first)  # in-place ops hit copies only
+    d = torch.arange(11, dtype=torch.float64)
+    exact = torch.exp(-((d[:, None] - d) ** 2) / (2 * 1.7**2)).float()
+    assert torch.equal(gaussian_kernel(1.7, 11, torch.float32, torch.device("cpu")), exact)
+    rows = pointer_kernel(1.7, 11, torch.float32, torch.device("cpu"))
+    assert torch.equal(rows[CLS_INDEX], torch.eye(11)[CLS_INDEX]) and torch.equal(rows[1:], exact[1:])
 
 
 def test_gls_on_unordered_classes_is_refused():

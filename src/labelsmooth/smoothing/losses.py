@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,8 +14,8 @@ from labelsmooth.smoothing.targets import (
     Batch,
     gaussian_pointer,
     gaussian_tags,
-    mix,
     onehot,
+    plus_gold,
     prepare,
     uniform,
 )
@@ -28,38 +29,38 @@ class LossOutput(NamedTuple):
     stats: dict[str, Tensor]
 
 
+def without_autocast(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast switched off for the loss math (float32); no context at all where it is already off."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()  # entering torch.autocast costs more than the smaller loss ops
+
+
 # --- the terms ----------------------------------------------------------------------------------------------
 def masked_logits(b: Batch) -> Tensor:
-    """Logits with invalid entries at finfo.min (not -inf: 0·inf would make NaNs)."""
-    if b.mask is None:
+    """Logits with invalid entries at ≈ finfo.min (not -inf: 0·inf would make NaNs); logits must be finite.
+
+    finfo.min is added, not filled in: an add passes the gradient through untouched, where a fill (or
+    `where`) costs a full bool-mask pass forward and another backward.
+    """
+    if b.weight is None:
         return b.logits
-    return b.logits.masked_fill(~b.mask, torch.finfo(b.logits.dtype).min)
+    return b.logits.add(b.weight - 1.0, alpha=torch.finfo(b.logits.dtype).max)  # + 0 or + finfo.min
 
 
-class SoftTargetCrossEntropy(torch.autograd.Function):
-    """Σ over valid items of -Σ q·log softmax(z), with the fused gradient softmax(z) - q (timm's soft CE).
+class FusedSoftCrossEntropy(torch.autograd.Function):
+    """Σ over valid items of -Σ q·log softmax(z) for unmasked logits, with the fused gradient softmax(z) - q.
 
     Forward returns (total, lse, top): log-sum-exp and max logit per item (not differentiable), for the
-    statistics. Fused because torch's last-axis log_softmax is slow for few classes on CPU.
+    statistics. Fused because torch's last-axis log_softmax is slow for few classes on CPU (NER's 9 tags).
     """
 
     @staticmethod
-    def forward(
-        ctx: Any, logits: Tensor, q: Tensor, valid: Tensor, mask: Tensor | None
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        if mask is None:
-            top = logits.amax(-1, keepdim=True)
-            shifted = logits - top
-            e = shifted.exp()
-        else:
-            invalid, info = ~mask, torch.finfo(logits.dtype)
-            top = logits.masked_fill(invalid, info.min).amax(-1, keepdim=True)
-            # Invalid entries go to finfo.min (q is 0 there); exp that low is 0 but ~20× slower on CPU, so
-            # clamp just above the smallest normal and zero them exactly.
-            shifted = (logits - top).masked_fill_(invalid, info.min)
-            e = shifted.clamp(min=math.log(info.tiny) + 1.0).exp_().masked_fill_(invalid, 0.0)
-        # ≥ 1 wherever an entry is valid (the top one weighs exp(0)); the clamp guards all-masked rows.
-        s = e.sum(-1, keepdim=True).clamp_(min=1.0)
+    def forward(ctx: Any, logits: Tensor, q: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        top = logits.amax(-1, keepdim=True)
+        shifted = logits - top
+        e = shifted.exp()
+        s = e.sum(-1, keepdim=True)  # ≥ 1: the top entry weighs exp(0)
         log_s = s.log()
         w = valid.to(logits.dtype).unsqueeze(-1)
         # -Σ q·(shifted - log s) = Σq·log s - Σ q·shifted, with Σq = 1 on valid rows and 0 on ignored ones.
@@ -70,9 +71,32 @@ class SoftTargetCrossEntropy(torch.autograd.Function):
         return total, lse, top
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor, *_: Tensor) -> tuple[Tensor, None, None, None]:
+    def backward(ctx: Any, grad: Tensor, *_: Tensor) -> tuple[Tensor, None, None]:
         e, s, q, w = ctx.saved_tensors
-        return (e * (w / s) - q) * grad, None, None, None
+        return (e * (w / s) - q) * grad, None, None
+
+
+def soft_cross_entropy(
+    b: Batch, q: Tensor, count: int, with_stats: bool
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """-Σ q·log p, the mean over the `count` valid items; per-item log-sum-exp and top logit for statistics.
+
+    Masked axes (pointer) are long: there torch's log_softmax is one fast kernel (and takes finfo.min
+    entries fast, where a plain exp is slow), and plain autograd beats a Python-level Function. That path
+    computes log-sum-exp and top only `with_stats` (else None); the fused path has them for free.
+    """
+    if b.weight is None:
+        total, lse, top = FusedSoftCrossEntropy.apply(b.logits, q, b.valid)
+        return total / count, lse, top
+    z = masked_logits(b)
+    log_p = torch.log_softmax(z, -1)
+    # q = 0 wherever log p ≈ finfo.min, so every term is finite; the sign and the mean in one scalar product.
+    mean = torch.dot(q.view(-1), log_p.view(-1)) * (-1.0 / count)
+    if not with_stats:
+        return mean, None, None
+    with torch.no_grad():
+        top = z.amax(-1)
+        return mean, top - log_p.amax(-1), top  # max log p = -log Σ exp(z - top), so lse = top - max log p
 
 
 def entropy(z: Tensor, valid: Tensor) -> Tensor:
@@ -99,9 +123,9 @@ class Pass(NamedTuple):
 
     b: Batch
     q: Tensor
-    lse: Tensor
-    top: Tensor
-    count: Tensor
+    lse: Tensor | None  # None unless statistics were asked for
+    top: Tensor | None
+    count: int  # valid items, at least 1
     loss: Tensor
 
 
@@ -110,11 +134,11 @@ def batch_stats(f: Pass) -> tuple[Tensor, dict[str, Tensor]]:
     """Plain NLL and the logged statistics (mean target entropy, max prob, logit gap) over valid items."""
     b = f.b
     z_gold = b.logits.gather(-1, b.target.unsqueeze(-1)).squeeze(-1)  # gold entries are valid: unmasked
-    if b.mask is None:
+    if b.weight is None:
         total, n_valid = b.logits.sum(-1), b.logits.shape[-1]
         gap = f.top - (total - f.top) / max(n_valid - 1, 1)
     else:
-        total, n_valid = b.logits.masked_fill(~b.mask, 0.0).sum(-1), b.mask.sum(-1)
+        total, n_valid = (b.logits * b.weight).sum(-1), b.weight.sum(-1)
         gap = torch.where(n_valid > 1, f.top - (total - f.top) / (n_valid - 1).clamp(min=1), 0.0)
     per_item = torch.stack([f.lse - z_gold, (f.top - f.lse).exp(), gap])
     nll, max_prob, logit_gap = torch.where(b.valid, per_item, 0.0).flatten(1).sum(1) / f.count
@@ -172,8 +196,8 @@ class Smoothing:
         teacher_logits: Tensor | None = None,
     ) -> LossOutput:
         """Regularised loss (mean over valid items), plain NLL and statistics, computed in float32."""
-        with torch.autocast(logits.device.type, enabled=False):
-            f = self._forward(logits, target, mask, kind, teacher_logits)
+        with without_autocast(logits.device.type):
+            f = self._forward(logits, target, mask, kind, teacher_logits, with_stats=True)
             nll, stats = batch_stats(f)
         return LossOutput(f.loss, nll, stats)
 
@@ -186,18 +210,23 @@ class Smoothing:
         teacher_logits: Tensor | None = None,
     ) -> Tensor:
         """The regularised training loss alone (== compute(...).loss, without the statistics)."""
-        with torch.autocast(logits.device.type, enabled=False):
-            return self._forward(logits, target, mask, kind, teacher_logits).loss
+        with without_autocast(logits.device.type):
+            return self._forward(logits, target, mask, kind, teacher_logits, with_stats=False).loss
 
     def _forward(
-        self, logits: Tensor, target: Tensor, mask: Tensor | None, kind: str, teacher_logits: Tensor | None
+        self,
+        logits: Tensor,
+        target: Tensor,
+        mask: Tensor | None,
+        kind: str,
+        teacher_logits: Tensor | None,
+        with_stats: bool,
     ) -> Pass:
         b = prepare(logits, target, mask, kind)
-        with torch.no_grad():
-            q = self._targets(b)
-        ce, lse, top = SoftTargetCrossEntropy.apply(b.logits, q, b.valid, b.mask)
-        count = b.valid.sum().clamp(min=1)
-        return Pass(b, q, lse, top, count, self._total(b, ce, teacher_logits) / count)
+        q = self._targets(b)  # built from targets and masks only: autograd records nothing here
+        count = max(b.count, 1)  # a Python number: each mean is one scalar product
+        ce, lse, top = soft_cross_entropy(b, q, count, with_stats)
+        return Pass(b, q, lse, top, count, self._loss(b, ce, teacher_logits, count))
 
     def step(self, global_step: int) -> None:
         """Advance schedules to the trainer's global step (no schedule by default)."""
@@ -216,8 +245,8 @@ class Smoothing:
     def _targets(self, b: Batch) -> Tensor:
         raise NotImplementedError
 
-    def _total(self, b: Batch, ce: Tensor, teacher_logits: Tensor | None) -> Tensor:
-        """The loss summed over valid items, from the summed soft cross-entropy `ce` (plain CE by default)."""
+    def _loss(self, b: Batch, ce: Tensor, teacher_logits: Tensor | None, count: int) -> Tensor:
+        """The loss, a mean over the `count` valid items, from the mean soft cross-entropy `ce` (plain CE)."""
         if teacher_logits is not None:
             raise ValueError(f"teacher_logits given to {type(self).__name__}, which uses no teacher")
         return ce
@@ -244,7 +273,7 @@ class LabelSmoothing(Smoothing):
         return {"alpha": self.alpha}
 
     def _targets(self, b: Batch) -> Tensor:
-        return mix(b, self.alpha, uniform(b))
+        return plus_gold(b, uniform(b, self.alpha), 1.0 - self.alpha)
 
 
 class GaussianLabelSmoothing(Smoothing):
@@ -258,23 +287,25 @@ class GaussianLabelSmoothing(Smoothing):
     def current(self) -> dict[str, float]:
         return {"alpha": self.alpha, "sigma": self.sigma, "gaussian_weight": self.gaussian_weight}
 
-    def gaussian(self, b: Batch) -> Tensor:
-        """The Gaussian part G of the target for a checked batch."""
+    def gaussian(self, b: Batch, mass: float) -> Tensor:
+        """mass·G: the Gaussian part of the target for a checked batch."""
         if b.kind == "pointer":
-            return gaussian_pointer(b, self.sigma)
+            return gaussian_pointer(b, self.sigma, mass)
         if b.kind == "tags":
-            return gaussian_tags(b, self.sigma)
+            return gaussian_tags(b, self.sigma, mass)
         raise ValueError(
             f"GaussianLabelSmoothing: kind={b.kind!r} has unordered classes (no distance for a Gaussian); "
             "expected kind 'pointer' or 'tags' (use LabelSmoothing for classes)"
         )
 
     def _targets(self, b: Batch) -> Tensor:
-        lam = self.gaussian_weight
+        alpha, lam = self.alpha, self.gaussian_weight
         if lam == 0.0 and b.kind != "classes":  # exactly ls(α); classes still raise below
-            return mix(b, self.alpha, uniform(b))
-        gauss = self.gaussian(b)
-        return mix(b, self.alpha, gauss if lam == 1.0 else torch.lerp(uniform(b), gauss, lam))
+            return plus_gold(b, uniform(b, alpha), 1.0 - alpha)
+        spread = self.gaussian(b, alpha * lam)
+        if lam < 1.0:
+            spread.add_(uniform(b, alpha * (1.0 - lam)))
+        return plus_gold(b, spread, 1.0 - alpha)
 
 
 TARGET_SMOOTHINGS = (NoSmoothing, LabelSmoothing, GaussianLabelSmoothing)
@@ -309,10 +340,10 @@ class ConfidencePenalty(Smoothing):
     def _targets(self, b: Batch) -> Tensor:
         return self.base._targets(b)
 
-    def _total(self, b: Batch, ce: Tensor, teacher_logits: Tensor | None) -> Tensor:
-        ce = super()._total(b, ce, teacher_logits)
+    def _loss(self, b: Batch, ce: Tensor, teacher_logits: Tensor | None, count: int) -> Tensor:
+        ce = super()._loss(b, ce, teacher_logits, count)
         beta = self.beta_t
-        return ce if beta == 0.0 else ce - beta * entropy(masked_logits(b), b.valid).sum()
+        return ce if beta == 0.0 else ce - entropy(masked_logits(b), b.valid).sum() * (beta / count)
 
 
 def resolve_teacher(teacher: Any) -> Path:
@@ -383,13 +414,13 @@ class Distillation(Smoothing):
     def _targets(self, b: Batch) -> Tensor:
         return self.base._targets(b)
 
-    def _total(self, b: Batch, ce: Tensor, teacher_logits: Tensor | None) -> Tensor:
+    def _loss(self, b: Batch, ce: Tensor, teacher_logits: Tensor | None, count: int) -> Tensor:
         if teacher_logits is None:
             raise ValueError("Distillation: teacher_logits required (from teacher_logits(batch))")
         w = self.weight
         if w == 0.0:
             return ce
-        kd = distillation_kl(b, teacher_logits, self.temperature).sum()
+        kd = distillation_kl(b, teacher_logits, self.temperature).sum() / count
         return kd * w if w == 1.0 else torch.lerp(ce, kd, w)
 
 

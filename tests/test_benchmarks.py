@@ -1,0 +1,24 @@
+"""The benchmark scripts run end to end (a few rounds, no timing asserted: speed is theirs to report)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_smoothing_reports_every_loss_against_its_reference():
+    cmd = [sys.executable, "benchmarks/bench_smoothing.py", "--rounds", "3", "--inner", "1", "--no-minilm"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300).stdout
+    for shape in ("NER tags 32×128×9", "QA pointer 32×384"):
+        section = out.split(shape, 1)[1]
+        rows = (("none", "ce"), ("ls(0.1)", "ce_ls"), ("gls(0.1,σ=1)", "ce"), ("kd(T=2,w=0.5)", "ce"))
+        for name, ref in rows:
+            row = re.search(rf"^  {re.escape(name)} .*$", section, re.MULTILINE)
+            assert row, f"{shape}: no row for {name}"
+            ratios = re.findall(rf"(\d+\.\d+)× {ref}\b", row.group(0))
+            assert len(ratios) == 2 and all(float(r) > 0 for r in ratios), row.group(0)
+        assert re.search(r"gls targets alone +\d+ µs", section)
