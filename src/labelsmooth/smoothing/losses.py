@@ -223,7 +223,8 @@ class Smoothing:
         with_stats: bool,
     ) -> Pass:
         b = prepare(logits, target, mask, kind)
-        q = self._targets(b)  # built from targets and masks only: autograd records nothing here
+        with torch.no_grad():  # q is a constant of the loss, whatever a smoothing builds it from
+            q = self._targets(b)
         count = max(b.count, 1)  # a Python number: each mean is one scalar product
         ce, lse, top = soft_cross_entropy(b, q, count, with_stats)
         return Pass(b, q, lse, top, count, self._loss(b, ce, teacher_logits, count))
