@@ -1,8 +1,8 @@
 """The conda environment and pyproject.toml ask for the same packages, so both routes give one environment."""
 
+import tomllib
 from pathlib import Path
 
-import tomllib
 import yaml
 from packaging.requirements import Requirement
 

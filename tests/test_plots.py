@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning as L
 import pytest
+import pytorch_lightning as pl
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import labelsmooth.plots as plots
+import labelsmooth.callbacks.projection as projection
+from labelsmooth.callbacks import PenultimateProjection, ReliabilityDiagram
 from labelsmooth.plots import (
-    PenultimateProjection,
-    ReliabilityDiagram,
     plot_projection,
     plot_reliability,
     project,
@@ -75,7 +74,7 @@ def test_plot_functions_write_pngs(tmp_path: Path) -> None:
 # --- callbacks with a real Trainer -----------------------------------------------------------------------
 
 
-class TinyTask(L.LightningModule):
+class TinyTask(pl.LightningModule):
     """An MLP classifier exposing calibration_logits, penultimate() and classifier_weight() like a task."""
 
     class_names = ["zero", "one", "two", "three", "four"]
@@ -128,7 +127,7 @@ class NoAxisTask(TinyTask):
     penultimate = None  # type: ignore[assignment]
 
 
-class TinyData(L.LightningDataModule):
+class TinyData(pl.LightningDataModule):
     def __init__(self, k: int = 5, d: int = 6) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(0)
@@ -145,8 +144,8 @@ class TinyData(L.LightningDataModule):
     test_dataloader = val_dataloader
 
 
-def _trainer(tmp_path: Path, *callbacks: L.Callback) -> L.Trainer:
-    return L.Trainer(
+def _trainer(tmp_path: Path, *callbacks: pl.Callback) -> pl.Trainer:
+    return pl.Trainer(
         max_epochs=1,
         logger=False,
         callbacks=list(callbacks),
@@ -159,13 +158,13 @@ def _trainer(tmp_path: Path, *callbacks: L.Callback) -> L.Trainer:
 
 
 def test_callbacks_write_their_pngs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    L.seed_everything(0)
+    pl.seed_everything(0)
     trainer = _trainer(tmp_path, ReliabilityDiagram(n_bins=15), PenultimateProjection(max_points=60))
     module, data = TinyTask(), TinyData()
     chosen: list[list[int]] = []
-    real_plane = plots.template_plane
+    real_plane = projection.template_plane
     monkeypatch.setattr(
-        plots, "template_plane", lambda w, ids: chosen.append(list(ids)) or real_plane(w, ids)
+        projection, "template_plane", lambda w, ids: chosen.append(list(ids)) or real_plane(w, ids)
     )
     trainer.fit(module, datamodule=data)
     assert _is_png(tmp_path / "penultimate_projection.png")
@@ -183,7 +182,7 @@ def test_projection_skips_a_module_without_penultimate(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     trainer = _trainer(tmp_path, PenultimateProjection())
-    with caplog.at_level(logging.INFO, logger="labelsmooth.plots"):
+    with caplog.at_level(logging.INFO, logger="labelsmooth.callbacks.projection"):
         trainer.fit(NoAxisTask(), datamodule=TinyData())
     assert "skipped" in caplog.text
     assert not (tmp_path / "penultimate_projection.png").exists()

@@ -17,7 +17,7 @@ from labelsmooth.data.squad import parse_squad
 from labelsmooth.data.synthetic_squad import generate_squad
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import squad_v2_scores
-from labelsmooth.models import EncoderSpec
+from labelsmooth.specs import EncoderSpec
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_qa_postprocess import loop_postprocess, synthetic_batch  # noqa: E402

@@ -8,10 +8,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import lightning as L
 import pytest
+import pytorch_lightning as pl
 import torch
-from lightning.pytorch.loggers import CSVLogger
+from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -33,7 +33,7 @@ class Spec:
     sizes: list[int] = field(default_factory=lambda: [3])
 
 
-class ToyModule(L.LightningModule):
+class ToyModule(pl.LightningModule):
     """A linear classifier with the task-module contract: task_name, heads(batch), the training_step dict."""
 
     task_name: ClassVar[str] = "toy"
@@ -75,9 +75,9 @@ def loader() -> DataLoader:
     return DataLoader([{"x": a, "y": b} for a, b in zip(x, y, strict=True)], batch_size=8)
 
 
-def fit(module: L.LightningModule, callbacks: list, tmp_path, steps: int = 6) -> L.Trainer:
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    trainer = L.Trainer(
+def fit(module: pl.LightningModule, callbacks: list, tmp_path, steps: int = 6) -> pl.Trainer:
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    trainer = pl.Trainer(
         max_steps=steps,
         logger=CSVLogger(tmp_path, name="logs"),
         log_every_n_steps=1,
@@ -91,7 +91,7 @@ def fit(module: L.LightningModule, callbacks: list, tmp_path, steps: int = 6) ->
     return trainer
 
 
-def logged(trainer: L.Trainer) -> list[dict[str, str]]:
+def logged(trainer: pl.Trainer) -> list[dict[str, str]]:
     with open(f"{trainer.logger.log_dir}/metrics.csv") as f:
         return list(csv.DictReader(f))
 

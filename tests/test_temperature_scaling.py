@@ -5,20 +5,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import lightning as L
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lightning.pytorch.loggers import CSVLogger
+from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labelsmooth.calibration import TemperatureScaling, fit_temperature
-from labelsmooth.metrics.calibration import calibration_report
+from labelsmooth.callbacks import TemperatureScaling
+from labelsmooth.metrics.calibration import calibration_report, fit_temperature
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -73,7 +73,7 @@ def test_empty_validation_set_raises_the_one_line_error() -> None:
 # --- end to end with a real Trainer ---------------------------------------------------------------------
 
 
-class TinyTask(L.LightningModule):
+class TinyTask(pl.LightningModule):
     """A linear classifier that fills `calibration_logits` at the end of each eval epoch, as a task does."""
 
     def __init__(self, k: int = 4, d: int = 8) -> None:
@@ -118,8 +118,8 @@ def _loader(seed: int, n: int = 256, k: int = 4, d: int = 8) -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=64)
 
 
-def _trainer(tmp_path: Path, callback: L.Callback) -> L.Trainer:
-    return L.Trainer(
+def _trainer(tmp_path: Path, callback: pl.Callback) -> pl.Trainer:
+    return pl.Trainer(
         max_epochs=2,
         logger=CSVLogger(tmp_path, name="csv", version=""),
         callbacks=[callback],
@@ -134,7 +134,7 @@ def _trainer(tmp_path: Path, callback: L.Callback) -> L.Trainer:
 
 
 def test_callback_end_to_end(tmp_path: Path) -> None:
-    L.seed_everything(0)
+    pl.seed_everything(0)
     ts = TemperatureScaling(n_bins=15, max_iter=100)
     trainer, module = _trainer(tmp_path, ts), TinyTask()
     trainer.fit(module, _loader(0), _loader(1))

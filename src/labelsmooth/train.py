@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-import lightning as L
+import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -30,7 +30,7 @@ def _split_metrics(metrics: dict, split: str) -> dict[str, float]:
 def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
     try:
-        L.seed_everything(cfg.seed, workers=True)
+        pl.seed_everything(cfg.seed, workers=True)
         # Callbacks first: they carry the smoothing, whose bad values should fail before any model loads.
         callbacks = _instantiate_group(cfg.get("callbacks"))
         loggers = _instantiate_group(cfg.get("logger"))

@@ -128,6 +128,36 @@ def _checked_temperature(temperature: float) -> float:
     return t
 
 
+EMPTY_VAL = (
+    "calibration=temperature: the validation set is empty; there are no logits to fit a temperature on"
+)
+
+
+def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> float:
+    """T > 0 minimising the NLL of softmax(logits / T), by LBFGS on log T in float64; -inf marks invalid."""
+    if max_iter < 1:
+        raise ValueError(f"max_iter={max_iter}: expected an integer >= 1")
+    if torch.as_tensor(logits).numel() == 0 or torch.as_tensor(labels).numel() == 0:
+        raise ValueError(EMPTY_VAL)
+    # Lightning evaluates under inference_mode; a clone made outside it is a normal tensor autograd can use.
+    with torch.inference_mode(False), torch.enable_grad():
+        z, y = (t.clone() for t in check_logits(logits, labels))
+        log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)  # start at T = 1 (no scaling)
+        optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+        def closure() -> Tensor:
+            optimizer.zero_grad()
+            nll = -scaled_log_probs(z, log_t.exp()).gather(1, y[:, None]).mean()
+            nll.backward()
+            return nll
+
+        optimizer.step(closure)
+        temperature = float(log_t.detach().exp())
+    if not (0 < temperature < float("inf")):
+        raise ValueError(f"calibration=temperature: the fit diverged (T = {temperature}); separable logits?")
+    return temperature
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the calibration report of the `logits` / `labels` arrays of an .npz file as JSON."""
     parser = argparse.ArgumentParser(prog="python -m labelsmooth.metrics.calibration", description=__doc__)

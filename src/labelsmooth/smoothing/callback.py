@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import lightning.pytorch as pl
+import pytorch_lightning as pl
 
 from labelsmooth.smoothing.losses import Smoothing
 

@@ -8,7 +8,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any, ClassVar
 
-import lightning as L
+import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -30,7 +30,7 @@ def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callabl
     return factor
 
 
-class SplitDataModule(L.LightningDataModule):
+class SplitDataModule(pl.LightningDataModule):
     """Train/val/test loaders over `dataset(split)`: shuffled training batches, larger eval batches."""
 
     def __init__(self, batch_size: int, eval_batch_size: int) -> None:
@@ -58,7 +58,7 @@ class SplitDataModule(L.LightningDataModule):
         return self._loader("test", self.eval_batch_size, shuffle=False)
 
 
-class TaskModule(L.LightningModule):
+class TaskModule(pl.LightningModule):
     """Base of the task modules: subclasses define `heads`, `collect`, `evaluate`; smoothing is injected."""
 
     task_name: ClassVar[str] = ""

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from labelsmooth.models import MLPSpec
 from labelsmooth.smoothing import Head
+from labelsmooth.specs import MLPSpec
 from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 

@@ -12,8 +12,8 @@ from torch import Tensor, nn
 from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.metrics.conlleval import ner_scores
-from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
+from labelsmooth.specs import EncoderSpec
 from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 

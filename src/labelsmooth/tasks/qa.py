@@ -16,8 +16,8 @@ from labelsmooth.data.squad import QAExample
 from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
-from labelsmooth.models import EncoderSpec
 from labelsmooth.smoothing import Head
+from labelsmooth.specs import EncoderSpec
 from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 MODEL_INPUTS = (

@@ -1,48 +1,19 @@
-"""Temperature scaling (Guo et al. 2017): one scalar T fitted on validation logits, applied to test logits."""
+"""TemperatureScaling: fits one scalar T on the best checkpoint's validation logits, applies it on test."""
 
 from __future__ import annotations
 
 import logging
 
-import lightning as L
+import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from labelsmooth.metrics.calibration import DEFAULT_BINS, calibration_report, check_logits, scaled_log_probs
+from labelsmooth.metrics.calibration import DEFAULT_BINS, EMPTY_VAL, calibration_report, fit_temperature
 
 log = logging.getLogger(__name__)
 
-EMPTY_VAL = (
-    "calibration=temperature: the validation set is empty; there are no logits to fit a temperature on"
-)
 
-
-def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> float:
-    """T > 0 minimising the NLL of softmax(logits / T), by LBFGS on log T in float64; -inf marks invalid."""
-    if max_iter < 1:
-        raise ValueError(f"max_iter={max_iter}: expected an integer >= 1")
-    if torch.as_tensor(logits).numel() == 0 or torch.as_tensor(labels).numel() == 0:
-        raise ValueError(EMPTY_VAL)
-    # Lightning evaluates under inference_mode; a clone made outside it is a normal tensor autograd can use.
-    with torch.inference_mode(False), torch.enable_grad():
-        z, y = (t.clone() for t in check_logits(logits, labels))
-        log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)  # start at T = 1 (no scaling)
-        optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-        def closure() -> Tensor:
-            optimizer.zero_grad()
-            nll = -scaled_log_probs(z, log_t.exp()).gather(1, y[:, None]).mean()
-            nll.backward()
-            return nll
-
-        optimizer.step(closure)
-        temperature = float(log_t.detach().exp())
-    if not (0 < temperature < float("inf")):
-        raise ValueError(f"calibration=temperature: the fit diverged (T = {temperature}); separable logits?")
-    return temperature
-
-
-class TemperatureScaling(L.Callback):
+class TemperatureScaling(pl.Callback):
     """Fits T when the best checkpoint is validated (`trainer.validate`) and reports metrics after scaling.
 
     Logs `val/temperature`, `val/{ece,mce,nll}_ts` next to the module's own `val/ece`, `val/nll`, and on test
@@ -63,7 +34,7 @@ class TemperatureScaling(L.Callback):
 
     # on_*_end, not on_*_epoch_end: Lightning 2.6 runs the callbacks' epoch-end hooks *before* the module's,
     # and the module fills `calibration_logits` in its own on_{validation,test}_epoch_end.
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn != "validate" or trainer.sanity_checking:
             return  # only the final validation of the best checkpoint, not each epoch during fit
         logits, labels = _split_logits(pl_module, "val")
@@ -71,7 +42,7 @@ class TemperatureScaling(L.Callback):
         log.info("temperature scaling: fitted T = %.4f on %d validation items", self.temperature, len(labels))
         self._report(trainer, "val", logits, labels)
 
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.temperature is None:
             raise RuntimeError(
                 "calibration=temperature: no temperature fitted; run trainer.validate() before trainer.test()"
@@ -79,7 +50,7 @@ class TemperatureScaling(L.Callback):
         logits, labels = _split_logits(pl_module, "test")
         self._report(trainer, "test", logits, labels)
 
-    def _report(self, trainer: L.Trainer, split: str, logits: Tensor, labels: Tensor) -> None:
+    def _report(self, trainer: pl.Trainer, split: str, logits: Tensor, labels: Tensor) -> None:
         """Write the post-scaling metrics to callback_metrics (read for metrics.json) and to the loggers."""
         assert self.temperature is not None
         after = calibration_report(logits, labels, temperature=self.temperature, n_bins=self.n_bins)
@@ -92,7 +63,7 @@ class TemperatureScaling(L.Callback):
             logger.save()
 
 
-def _split_logits(pl_module: L.LightningModule, split: str) -> tuple[Tensor, Tensor]:
+def _split_logits(pl_module: pl.LightningModule, split: str) -> tuple[Tensor, Tensor]:
     """The (logits, labels) a task module stored for a split; a clear error when the task stored none."""
     stored = getattr(pl_module, "calibration_logits", None)
     if stored is None:

@@ -1,0 +1,7 @@
+"""The Lightning callbacks other than the smoothing's: temperature scaling, reliability diagram, projection."""
+
+from labelsmooth.callbacks.projection import PenultimateProjection
+from labelsmooth.callbacks.reliability import ReliabilityDiagram
+from labelsmooth.callbacks.temperature_scaling import TemperatureScaling
+
+__all__ = ["PenultimateProjection", "ReliabilityDiagram", "TemperatureScaling"]
