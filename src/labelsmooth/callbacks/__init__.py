@@ -1,4 +1,4 @@
-"""The Lightning callbacks other than the smoothing's: temperature scaling, reliability diagram, projection."""
+"""Lightning callbacks beside the smoothing's: temperature scaling, reliability diagram, projection."""
 
 from labelsmooth.callbacks.projection import PenultimateProjection
 from labelsmooth.callbacks.reliability import ReliabilityDiagram
