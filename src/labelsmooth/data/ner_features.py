@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from labelsmooth.constants import IGNORE_INDEX
 from labelsmooth.data.conll import Sentence
 
-IGNORE = -100  # the label cross-entropy skips
 NO_WORD = -1  # word_index of special tokens and non-first sub-words
 
 
@@ -141,7 +141,7 @@ def _label_features(
     prev[np.cumsum(lengths)[:-1]] = NO_WORD  # a feature's first token has no predecessor
     first = valid & (wid != prev)
     word_label = flat_labels[offsets[sent] + word] if flat_labels.size else np.zeros_like(wid)
-    out_labels = np.where(first, word_label, IGNORE)
+    out_labels = np.where(first, word_label, IGNORE_INDEX)
     if label_all_tokens:
         out_labels = np.where(valid & ~first, continuation[word_label], out_labels)
     word_index = np.where(first, word, NO_WORD)
@@ -172,7 +172,7 @@ def collate_features(features: Sequence[dict], pad_id: int) -> dict[str, Tensor]
     return {
         "input_ids": input_ids,
         "attention_mask": (torch.arange(input_ids.shape[1]) < lengths[:, None]).long(),
-        "labels": pad("labels", IGNORE),
+        "labels": pad("labels", IGNORE_INDEX),
         "word_index": pad("word_index", NO_WORD),
         "sentence_index": torch.tensor([f["sentence_index"] for f in features], dtype=torch.long),
     }

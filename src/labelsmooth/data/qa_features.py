@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from labelsmooth.constants import CLS_INDEX
 from labelsmooth.data.squad import QAExample
-
-CLS = 0  # the [CLS] position: the pointer target of unanswerable questions and of windows without the answer
 
 
 def _empty(max_length: int) -> dict[str, np.ndarray]:
@@ -60,7 +59,9 @@ def prepare_features(
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("tokenizer: a fast (Rust) tokenizer is required for offsets and overflowing windows")
     if tokenizer.padding_side != "right":
-        raise ValueError(f"tokenizer.padding_side={tokenizer.padding_side!r}: expected 'right' ([CLS] at 0)")
+        raise ValueError(
+            f"tokenizer.padding_side={tokenizer.padding_side!r}: expected 'right' ([CLS] at 0)"
+        )
     if not examples:
         return _empty(max_length)
     questions = _questions(examples, tokenizer, max_length, doc_stride, max_query_length)
@@ -77,7 +78,7 @@ def prepare_features(
     n_features = len(enc["input_ids"])
     # None (special tokens, padding) -> nan; 1 marks the context
     sequence_ids = np.array([enc.sequence_ids(i) for i in range(n_features)], dtype=float)
-    if not np.isnan(sequence_ids[:, CLS]).all():
+    if not np.isnan(sequence_ids[:, CLS_INDEX]).all():
         raise ValueError("tokenizer: expected a special token ([CLS]) at position 0 of every window")
     context = sequence_ids == 1
     offsets = np.where(context[..., None], np.asarray(enc["offset_mapping"], dtype=np.int64), -1)
@@ -106,7 +107,7 @@ def prepare_features(
         & (start_tok <= end_tok)
     )
     mask = context.copy()
-    mask[:, CLS] = True
+    mask[:, CLS_INDEX] = True
     input_ids = np.asarray(enc["input_ids"], dtype=np.int64)
     type_ids = enc["token_type_ids"] if "token_type_ids" in enc else np.zeros_like(input_ids)
     return {
@@ -115,7 +116,7 @@ def prepare_features(
         "token_type_ids": np.asarray(type_ids, dtype=np.int64),
         "context_mask": mask,
         "offsets": offsets,
-        "start_position": np.where(inside, start_tok, CLS),
-        "end_position": np.where(inside, end_tok, CLS),
+        "start_position": np.where(inside, start_tok, CLS_INDEX),
+        "end_position": np.where(inside, end_tok, CLS_INDEX),
         "example_index": example_index,
     }

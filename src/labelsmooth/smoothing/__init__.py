@@ -1,5 +1,6 @@
 """Output regularisers: targets (none, ls, gls), confidence penalty (cp), distillation (kd), the callback."""
 
+from labelsmooth.constants import CLS_INDEX, IGNORE_INDEX
 from labelsmooth.smoothing.callback import SmoothingCallback
 from labelsmooth.smoothing.losses import (
     ConfidencePenalty,
@@ -10,7 +11,7 @@ from labelsmooth.smoothing.losses import (
     NoSmoothing,
     Smoothing,
 )
-from labelsmooth.smoothing.targets import CLS_INDEX, IGNORE_INDEX, Head
+from labelsmooth.smoothing.targets import Head
 
 __all__ = [
     "CLS_INDEX",

@@ -8,10 +8,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-# Items whose target is this carry no loss (torch's `ignore_index` default, used by HF tokenisers' labels).
-IGNORE_INDEX = -100
-# Pointer kind: the [CLS] position is the no-answer target of SQuAD 2.0.
-CLS_INDEX = 0
+from labelsmooth.constants import CLS_INDEX, IGNORE_INDEX
+
 KINDS = ("classes", "pointer", "tags")
 _NDIM = {"classes": 2, "pointer": 2, "tags": 3}
 
