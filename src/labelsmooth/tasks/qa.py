@@ -17,7 +17,7 @@ from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.smoothing import Head
-from labelsmooth.specs import EncoderSpec
+from labelsmooth.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.tasks.base import SplitDataModule, TaskModule
 
 MODEL_INPUTS = (
@@ -89,7 +89,7 @@ class QAModule(TaskModule):
 
     def __init__(
         self,
-        model: EncoderSpec,
+        model: EncoderSpec | dict,
         optimizer: partial | None = None,
         warmup_ratio: float = 0.1,
         lr_decay: bool = True,
@@ -98,7 +98,10 @@ class QAModule(TaskModule):
         null_score_diff_threshold: float = 0.0,
     ) -> None:
         super().__init__(optimizer, warmup_ratio, lr_decay)
-        self.save_hyperparameters(ignore=["optimizer"])
+        # Plain data only (the spec as a dict), so the checkpoint loads with weights_only=True.
+        model = as_spec(model)
+        self.save_hyperparameters(ignore=["optimizer", "model"])
+        self.hparams["model"] = as_config(model)
         self.encoder = model.build()
         self.qa_outputs = nn.Linear(self.encoder.config.hidden_size, 2)
         self.n_best = n_best
