@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from labelsmooth.metrics.calibration import calibration_report
-from labelsmooth.smoothing import Head, NoSmoothing, Smoothing
+from labelsmooth.smoothing import Head, Smoothing
 
 
 def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callable[[int], float]:
@@ -58,6 +58,39 @@ class SplitDataModule(pl.LightningDataModule):
         return self._loader("test", self.eval_batch_size, shuffle=False)
 
 
+class EncoderDataModule(SplitDataModule):
+    """Items of a text source per split, tokenised by the encoder's fast tokenizer into model features."""
+
+    def __init__(
+        self, source: Any, model: Any, max_length: int, batch_size: int, eval_batch_size: int
+    ) -> None:
+        super().__init__(batch_size, eval_batch_size)
+        self.source = source
+        self.model = model
+        self.max_length = max_length
+        self.items: dict[str, list] = {}  # per split: the source's sentences or questions, as read
+        self.features: dict[str, Any] = {}  # per split: what `encode` made of them
+
+    def load_items(self) -> dict[str, list]:
+        """The source's items per split."""
+        raise NotImplementedError
+
+    def encode(self, items: list, tokenizer: Any) -> Any:
+        """Model features of one split's items."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.features:
+            return
+        self.items = self.load_items()
+        tokenizer = self.model.tokenizer()
+        self.on_tokenizer(tokenizer)
+        self.features = {split: self.encode(items, tokenizer) for split, items in self.items.items()}
+
+    def on_tokenizer(self, tokenizer: Any) -> None:
+        """Hook for what depends on the tokenizer beyond the features (e.g. the padding id of collation)."""
+
+
 class TaskModule(pl.LightningModule):
     """Base of the task modules: subclasses define `heads`, `collect`, `evaluate`; smoothing is injected."""
 
@@ -75,8 +108,9 @@ class TaskModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.warmup_ratio = warmup_ratio
         self.lr_decay = lr_decay
-        # Replaced by SmoothingCallback; the default keeps a bare module usable (plain cross-entropy).
-        self.smoothing: Smoothing = NoSmoothing()
+        # Set by SmoothingCallback: a module fitted without one stops, rather than train a plain cross-entropy
+        # that the config and W&B would record as some other smoothing.
+        self.smoothing: Smoothing | None = None
         # Filled at the end of each val/test epoch for temperature scaling and reliability diagrams.
         self.calibration_logits: dict[str, tuple[Tensor, Tensor]] = {}
         self._eval_outputs: dict[str, list[Any]] = defaultdict(list)
@@ -95,7 +129,15 @@ class TaskModule(pl.LightningModule):
         raise NotImplementedError
 
     # --- the shared loop -----------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        if self.smoothing is None:
+            raise ValueError(
+                f"{type(self).__name__}: no smoothing attached; training needs callbacks.smoothing "
+                "(labelsmooth.smoothing.SmoothingCallback), e.g. smoothing=none for plain cross-entropy"
+            )
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        assert self.smoothing is not None  # on_fit_start checked it
         heads = self.heads(batch)
         teacher = self.smoothing.teacher_logits(batch) or repeat(None)
         outs = [

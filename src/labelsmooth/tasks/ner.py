@@ -14,10 +14,10 @@ from labelsmooth.data.ner_features import collate_features, encode_sentences, wo
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import SplitDataModule, TaskModule
+from labelsmooth.tasks.base import EncoderDataModule, TaskModule
 
 
-class NERDataModule(SplitDataModule):
+class NERDataModule(EncoderDataModule):
     """Sentences from a CoNLL source, tokenised into sub-word features with first-sub-word labels."""
 
     def __init__(
@@ -30,26 +30,19 @@ class NERDataModule(SplitDataModule):
         batch_size: int,
         eval_batch_size: int,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size)
-        self.source = source
-        self.model = model
+        super().__init__(source, model, max_length, batch_size, eval_batch_size)
         self.labels = list(labels)
-        self.max_length = max_length
         self.label_all_tokens = label_all_tokens
-        self.sentences: dict[str, list[Sentence]] = {}
-        self.features: dict[str, list[dict]] = {}
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.features:
-            return
-        self.sentences = self.source.load(self.labels)
-        tokenizer = self.model.tokenizer()
+    def load_items(self) -> dict[str, list[Sentence]]:
+        return self.source.load(self.labels)
+
+    def on_tokenizer(self, tokenizer: Any) -> None:
         self.collate_fn = partial(collate_features, pad_id=tokenizer.pad_token_id)
+
+    def encode(self, items: list[Sentence], tokenizer: Any) -> list[dict]:
         label2id = {label: i for i, label in enumerate(self.labels)}
-        self.features = {
-            split: encode_sentences(sents, tokenizer, label2id, self.max_length, self.label_all_tokens)
-            for split, sents in self.sentences.items()
-        }
+        return encode_sentences(items, tokenizer, label2id, self.max_length, self.label_all_tokens)
 
     def dataset(self, split: str) -> list[dict]:
         return self.features[split]
@@ -103,7 +96,7 @@ class NERModule(TaskModule):
 
     def evaluate(self, outputs: list[dict[str, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
         cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
-        sentences = self.trainer.datamodule.sentences[split]
+        sentences = self.trainer.datamodule.items[split]
         # collect() kept only first sub-words, so each row here is one word: view them as (N, 1) "sequences".
         predicted = words_from_predictions(
             cat["logits"].argmax(-1)[:, None],

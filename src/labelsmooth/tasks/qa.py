@@ -18,7 +18,7 @@ from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import SplitDataModule, TaskModule
+from labelsmooth.tasks.base import EncoderDataModule, TaskModule
 
 MODEL_INPUTS = (
     "input_ids",
@@ -44,7 +44,7 @@ class FeatureDataset(Dataset):
         return {k: v[i] for k, v in self.tensors.items()} | {"feature_index": torch.tensor(i)}
 
 
-class QADataModule(SplitDataModule):
+class QADataModule(EncoderDataModule):
     """SQuAD 2.0 examples tokenised into (question, context window) features with gold pointers."""
 
     def __init__(
@@ -57,26 +57,15 @@ class QADataModule(SplitDataModule):
         batch_size: int,
         eval_batch_size: int,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size)
-        self.source = source
-        self.model = model
-        self.max_length = max_length
+        super().__init__(source, model, max_length, batch_size, eval_batch_size)
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
-        self.examples: dict[str, list[QAExample]] = {}
-        self.features: dict[str, dict[str, Any]] = {}
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.features:
-            return
-        self.examples = self.source.load()
-        tokenizer = self.model.tokenizer()
-        self.features = {
-            split: prepare_features(
-                examples, tokenizer, self.max_length, self.doc_stride, self.max_query_length
-            )
-            for split, examples in self.examples.items()
-        }
+    def load_items(self) -> dict[str, list[QAExample]]:
+        return self.source.load()
+
+    def encode(self, items: list[QAExample], tokenizer: Any) -> dict[str, Any]:
+        return prepare_features(items, tokenizer, self.max_length, self.doc_stride, self.max_query_length)
 
     def dataset(self, split: str) -> FeatureDataset:
         return FeatureDataset({k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS})
@@ -134,7 +123,7 @@ class QAModule(TaskModule):
         order = cat["feature_index"].argsort()
         cat = {k: v[order] for k, v in cat.items()}
         datamodule = self.trainer.datamodule
-        examples = datamodule.examples[split]
+        examples = datamodule.items[split]
         predictions, na_probs, extra = postprocess(
             datamodule.features[split],
             [e.context for e in examples],
