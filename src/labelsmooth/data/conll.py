@@ -115,9 +115,15 @@ def read_conll(path: str | Path, labels: Sequence[str], columns: int = 4) -> lis
 
 
 def write_predictions(
-    path: str | Path, sentences: Sequence[Sentence], predictions: Sequence[Sequence[str]]
+    path: str | Path,
+    sentences: Sequence[Sentence],
+    predictions: Sequence[Sequence[str]],
+    with_gold: bool = True,
 ) -> None:
-    """Write `token gold pred` lines, a blank line after each sentence: the input of the conlleval command."""
+    """Write `token gold pred` lines (`token pred` without gold), a blank line after each sentence.
+
+    With gold, the file is the input of the conlleval command.
+    """
     if len(sentences) != len(predictions):
         raise ValueError(f"{path}: {len(sentences)} sentences but {len(predictions)} prediction lists")
     out: list[str] = []
@@ -127,7 +133,10 @@ def write_predictions(
                 f"{sentence.path}:{sentence.line}: {len(sentence.tokens)} tokens "
                 f"but {len(pred)} predicted tags"
             )
-        out.extend(f"{t} {g} {p}" for t, g, p in zip(sentence.tokens, sentence.tags, pred, strict=True))
+        if with_gold:
+            out.extend(f"{t} {g} {p}" for t, g, p in zip(sentence.tokens, sentence.tags, pred, strict=True))
+        else:
+            out.extend(f"{t} {p}" for t, p in zip(sentence.tokens, pred, strict=True))
         out.append("")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +167,10 @@ class ConllFiles:
             if not p.is_file():
                 raise FileNotFoundError(f"data.dir: no CoNLL file {p}")
         return paths
+
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: nothing to fetch (local files)."""
+        return None
 
     def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
         return {split: read_conll(p, labels, self.columns) for split, p in self.paths().items()}
@@ -211,6 +224,10 @@ class ConllSynthetic:
         params_file.write_text(json.dumps(self.params(), indent=1, sort_keys=True) + "\n")
         return paths
 
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: write the cached files."""
+        self.ensure_files()
+
     def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
         self.ensure_files()
         return self.files.load(labels)
@@ -231,6 +248,10 @@ class ConllHub:
     ) -> None:
         self.name = name
         self.revision = revision
+
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: the datasets library caches its own downloads."""
+        return None
 
     def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
         try:

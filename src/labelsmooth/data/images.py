@@ -49,6 +49,10 @@ class Digits:
         self.in_features = in_features
         self.num_classes = num_classes
 
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: nothing to fetch."""
+        return None
+
     def load(self) -> Splits:
         from sklearn.datasets import load_digits
 
@@ -108,6 +112,10 @@ class TorchvisionImages:
         loader = torch.utils.data.DataLoader(data, batch_size=1024)
         xs, ys = zip(*((x.flatten(1), y) for x, y in loader), strict=True)
         return torch.cat(xs), torch.cat(ys).long()
+
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: downloads happen in load (torchvision caches them)."""
+        return None
 
     def load(self) -> Splits:
         x, y = self._tensors(train=True)

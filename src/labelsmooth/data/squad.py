@@ -170,6 +170,10 @@ class SquadSynthetic:
         """The split's SQuAD 2.0 JSON file (what `python -m labelsmooth.metrics.squad_v2` scores against)."""
         return self.dir / f"{split}.json"
 
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: write the cached files."""
+        self.load()
+
     def load(self) -> dict[str, list[QAExample]]:
         self.dir.mkdir(parents=True, exist_ok=True)
         out = {}
@@ -213,6 +217,10 @@ class SquadFiles:
         """The split's SQuAD 2.0 JSON file (for test with test_file null, the dev file)."""
         return self.dir / self.files[split]
 
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: nothing to fetch (local files)."""
+        return None
+
     def load(self) -> dict[str, list[QAExample]]:
         val = read_squad(self.official("val"))
         test = val if self.test_is_val else read_squad(self.official("test"))
@@ -234,6 +242,10 @@ class SquadHub:
         if split not in self._json:
             raise RuntimeError(f"data.name={self.name}: call load() before official({split!r})")
         return self._json[split]
+
+    def prepare(self) -> None:
+        """Once per node, before `load` on every rank: the datasets library caches its own downloads."""
+        return None
 
     def load(self) -> dict[str, list[QAExample]]:
         from datasets import load_dataset  # optional dependency, only for this source

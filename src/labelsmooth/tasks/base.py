@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from labelsmooth.batching import EpochBatchSampler, world
 from labelsmooth.metrics.calibration import calibration_report
 from labelsmooth.smoothing import Head, Smoothing
+
+log = logging.getLogger(__name__)
+
+# The metrics every task logs per split beside its own (from `calibration_report`).
+CALIBRATION_METRICS = ("ece", "mce", "nll")
 
 
 def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callable[[int], float]:
@@ -30,13 +40,23 @@ def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callabl
     return factor
 
 
-class SplitDataModule(pl.LightningDataModule):
-    """Train/val/test loaders over `dataset(split)`: shuffled training batches, larger eval batches."""
+def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """BERT's recipe: weight decay on matrices only; biases and LayerNorm weights (all 1-D) are exempt."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
 
-    def __init__(self, batch_size: int, eval_batch_size: int) -> None:
+
+class SplitDataModule(pl.LightningDataModule):
+    """Train/val/test loaders over `dataset(split)`, batched by `EpochBatchSampler` (seeded, resumable)."""
+
+    def __init__(self, batch_size: int, eval_batch_size: int, seed: int = 0) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
+        self.seed = seed
         # A task sets this when its items need more than torch's default collation (padding).
         self.collate_fn: Callable | None = None
 
@@ -44,27 +64,33 @@ class SplitDataModule(pl.LightningDataModule):
         """The items of one split (after `setup`)."""
         raise NotImplementedError
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+    def lengths(self, split: str) -> list[int] | None:
+        """Item lengths for length-grouped batches (None: items are all the same size)."""
+        return None
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
         dataset = self.dataset(split)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate_fn)
+        size = self.batch_size if train else self.eval_batch_size
+        sampler = EpochBatchSampler(len(dataset), size, train, self.seed, self.lengths(split))
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        return self._loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
+        return self._loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+        return self._loader("test", train=False)
 
 
 class EncoderDataModule(SplitDataModule):
     """Items of a text source per split, tokenised by the encoder's fast tokenizer into model features."""
 
     def __init__(
-        self, source: Any, model: Any, max_length: int, batch_size: int, eval_batch_size: int
+        self, source: Any, model: Any, max_length: int, batch_size: int, eval_batch_size: int, seed: int
     ) -> None:
-        super().__init__(batch_size, eval_batch_size)
+        super().__init__(batch_size, eval_batch_size, seed)
         self.source = source
         self.model = model
         self.max_length = max_length
@@ -79,6 +105,10 @@ class EncoderDataModule(SplitDataModule):
         """Model features of one split's items."""
         raise NotImplementedError
 
+    def prepare_data(self) -> None:
+        # Once per node (Lightning calls it on local rank 0): generate or download; caches are locked files.
+        self.source.prepare()
+
     def setup(self, stage: str | None = None) -> None:
         if self.features:
             return
@@ -91,17 +121,52 @@ class EncoderDataModule(SplitDataModule):
         """Hook for what depends on the tokenizer beyond the features (e.g. the padding id of collation)."""
 
 
+@dataclass
+class Decoded:
+    """What an eval pass decoded: predictions, scores when gold exists, calibration pairs, files to write."""
+
+    metrics: dict[str, float]
+    logits: Tensor  # valid items' logits and labels, for ECE and temperature scaling
+    labels: Tensor
+    files: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # name -> writer (rank 0)
+    scored: str = ""  # e.g. "120 of 120 sentences", for the log
+
+
+def gather_outputs(outputs: list[Mapping[str, Tensor]], key: str) -> dict[str, Tensor]:
+    """Concatenate eval outputs of every batch and rank, ordered by the item index `key`, each item once."""
+    local = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]} if outputs else {}
+    _, size = world()
+    if size > 1:
+        everyone: list[Any] = [None] * size
+        dist.all_gather_object(everyone, local)
+        local = {k: torch.cat([part[k] for part in everyone if part]) for k in next(p for p in everyone if p)}
+    if not local:
+        return local
+    # Sorting by item index gives every rank count the one-process order, so every sum is the same sum;
+    # unique drops an item a sampler may have repeated to even out the ranks.
+    index, first = _first_occurrences(local[key])
+    return {k: v[first] for k, v in local.items()} | {key: index}
+
+
+def _first_occurrences(index: Tensor) -> tuple[Tensor, Tensor]:
+    """Sorted unique values of `index` and the position of the first occurrence of each."""
+    order = torch.sort(index, stable=True).indices
+    values = index[order]
+    keep = torch.ones_like(values, dtype=torch.bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep], order[keep]
+
+
 class TaskModule(pl.LightningModule):
-    """Base of the task modules: subclasses define `heads`, `collect`, `evaluate`; smoothing is injected."""
+    """Base of the task modules: subclasses define `heads`, `collect`, `decode`; smoothing is injected."""
 
     task_name: ClassVar[str] = ""
+    # The kinds of the heads it hands to the smoothing (checked against the smoothing before training).
+    head_kinds: ClassVar[tuple[str, ...]] = ()
+    # The key of `collect`'s output that numbers the eval items (for gathering and de-duplication).
+    item_key: ClassVar[str] = "index"
 
-    def __init__(
-        self,
-        optimizer: partial | None,
-        warmup_ratio: float,
-        lr_decay: bool,
-    ) -> None:
+    def __init__(self, optimizer: partial | None, warmup_ratio: float, lr_decay: bool) -> None:
         super().__init__()
         if not 0.0 <= warmup_ratio <= 1.0:
             raise ValueError(f"task.module.warmup_ratio={warmup_ratio}: expected a value in [0, 1]")
@@ -113,19 +178,26 @@ class TaskModule(pl.LightningModule):
         self.smoothing: Smoothing | None = None
         # Filled at the end of each val/test epoch for temperature scaling and reliability diagrams.
         self.calibration_logits: dict[str, tuple[Tensor, Tensor]] = {}
+        # The exact (float64) metrics of the last val/test epoch, for metrics.json.
+        self.split_metrics: dict[str, dict[str, float]] = {}
         self._eval_outputs: dict[str, list[Any]] = defaultdict(list)
 
     # --- what a task defines -------------------------------------------------------------------------
-    def heads(self, batch: dict[str, Tensor]) -> list[Head]:
+    @classmethod
+    def metric_names(cls, module_cfg: Mapping[str, Any]) -> list[str]:
+        """Names of the metrics `decode` reports per split (without `val/`), for config checks."""
+        raise NotImplementedError
+
+    def heads(self, batch: Any) -> list[Head]:
         """Logits, targets and validity masks of every output head for a batch."""
         raise NotImplementedError
 
-    def collect(self, batch: dict[str, Tensor], heads: list[Head]) -> Any:
-        """What one eval batch contributes to the epoch's metrics (detached, on CPU)."""
+    def collect(self, batch: Any, heads: list[Head]) -> dict[str, Tensor]:
+        """What one eval batch contributes (detached, on CPU), with the item index under `item_key`."""
         raise NotImplementedError
 
-    def evaluate(self, outputs: list[Any], split: str) -> tuple[dict[str, float], tuple[Tensor, Tensor]]:
-        """Task metrics of an epoch, and the (logits, labels) of its valid items for calibration."""
+    def decode(self, outputs: dict[str, Tensor], split: str) -> Decoded:
+        """Predictions of a split's gathered outputs, their scores, calibration pairs and files."""
         raise NotImplementedError
 
     # --- the shared loop -----------------------------------------------------------------------------
@@ -136,7 +208,7 @@ class TaskModule(pl.LightningModule):
                 "(labelsmooth.smoothing.SmoothingCallback), e.g. smoothing=none for plain cross-entropy"
             )
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         assert self.smoothing is not None  # on_fit_start checked it
         heads = self.heads(batch)
         teacher = self.smoothing.teacher_logits(batch) or repeat(None)
@@ -152,10 +224,10 @@ class TaskModule(pl.LightningModule):
         self.log("train/nll", nll, batch_size=batch_size)
         return {"loss": loss, "nll": nll, "stats": stats}
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_outputs["val"].append(self.collect(batch, self.heads(batch)))
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_outputs["test"].append(self.collect(batch, self.heads(batch)))
 
     def on_validation_epoch_end(self) -> None:
@@ -165,19 +237,29 @@ class TaskModule(pl.LightningModule):
         self._finish_epoch("test")
 
     def _finish_epoch(self, split: str) -> None:
-        outputs = self._eval_outputs.pop(split, [])
+        # Every rank gathers everything and computes the same numbers; only rank 0 writes files.
+        outputs = gather_outputs(self._eval_outputs.pop(split, []), self.item_key)
         if not outputs:
             return
-        metrics, (logits, labels) = self.evaluate(outputs, split)
-        self.calibration_logits[split] = (logits, labels)
-        calib = calibration_report(logits, labels)
-        metrics |= {k: calib[k] for k in ("ece", "mce", "nll")}
-        self.log_dict({f"{split}/{k}": float(v) for k, v in metrics.items()})
+        result = self.decode(outputs, split)
+        if result.scored:
+            log.info("%s: scored %s", split, result.scored)
+        self.calibration_logits[split] = (result.logits, result.labels)
+        calib = calibration_report(result.logits, result.labels)
+        metrics = result.metrics | {k: calib[k] for k in CALIBRATION_METRICS}
+        self.split_metrics[split] = {k: float(v) for k, v in metrics.items()}
+        # Identical on every rank, so no sync: each rank's checkpoint callback sees the same numbers.
+        self.log_dict({f"{split}/{k}": float(v) for k, v in metrics.items()}, sync_dist=False)
+        if self.trainer.is_global_zero:
+            out_dir = Path(self.trainer.default_root_dir)
+            for name, write in result.files.items():
+                write(out_dir / name)
 
     def configure_optimizers(self) -> dict[str, Any]:
         if self.optimizer_factory is None:
             raise ValueError("task.module.optimizer: required for training")
-        optimizer = self.optimizer_factory(params=self.parameters())
+        weight_decay = self.optimizer_factory.keywords.get("weight_decay", 0.0)
+        optimizer = self.optimizer_factory(params=decay_groups(self, weight_decay))
         total = int(self.trainer.estimated_stepping_batches)
         warmup = int(self.warmup_ratio * total)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -186,5 +268,5 @@ class TaskModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Distillation checks that a teacher checkpoint belongs to the same task.
+        # Distillation, predict and export check that a checkpoint belongs to the right task.
         checkpoint["task_name"] = self.task_name

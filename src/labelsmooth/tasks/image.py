@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -11,20 +12,28 @@ from torch.utils.data import TensorDataset
 
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import MLPSpec, as_config, as_spec
-from labelsmooth.tasks.base import SplitDataModule, TaskModule
+from labelsmooth.tasks.base import Decoded, SplitDataModule, TaskModule
 
 
 class ImageDataModule(SplitDataModule):
     """Flattened images and labels from an image source, as (x, y) batches."""
 
-    def __init__(self, source: Any, batch_size: int, eval_batch_size: int) -> None:
-        super().__init__(batch_size, eval_batch_size)
+    def __init__(self, source: Any, batch_size: int, eval_batch_size: int, seed: int = 0) -> None:
+        super().__init__(batch_size, eval_batch_size, seed)
         self.source = source
         self.splits: dict[str, TensorDataset] = {}
 
+    def prepare_data(self) -> None:
+        # Once per node: torchvision sources download here, never on every rank.
+        self.source.prepare()
+
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
-            self.splits = {split: TensorDataset(x, y) for split, (x, y) in self.source.load().items()}
+            # Each item carries its index, so evaluation can gather and order items over processes.
+            self.splits = {
+                split: TensorDataset(x, y, torch.arange(len(y)))
+                for split, (x, y) in self.source.load().items()
+            }
 
     def dataset(self, split: str) -> TensorDataset:
         return self.splits[split]
@@ -34,6 +43,7 @@ class ImageModule(TaskModule):
     """MLP body + linear output layer; hands `kind="classes"` logits to the smoothing."""
 
     task_name: ClassVar[str] = "image"
+    head_kinds: ClassVar[tuple[str, ...]] = ("classes",)
 
     def __init__(
         self,
@@ -53,24 +63,36 @@ class ImageModule(TaskModule):
         self.body = model.build(in_features)
         self.classifier = nn.Linear(model.hidden if model.depth else in_features, num_classes)
 
-    def heads(self, batch: tuple[Tensor, Tensor]) -> list[Head]:
-        x, y = batch
+    @classmethod
+    def metric_names(cls, module_cfg: Mapping[str, Any]) -> list[str]:
+        return ["accuracy", "error"]
+
+    def heads(self, batch: tuple[Tensor, ...]) -> list[Head]:
+        x, y = batch[0], batch[1]
         return [Head("classes", self.classifier(self.body(x)), y, None, "classes")]
 
-    def collect(self, batch: tuple[Tensor, Tensor], heads: list[Head]) -> tuple[Tensor, Tensor]:
-        return heads[0].logits.detach().float().cpu(), heads[0].target.cpu()
+    def collect(self, batch: tuple[Tensor, ...], heads: list[Head]) -> dict[str, Tensor]:
+        return {
+            "logits": heads[0].logits.detach().float().cpu(),
+            "labels": batch[1].cpu(),
+            "index": batch[2].cpu(),
+        }
 
-    def evaluate(self, outputs: list[tuple[Tensor, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
-        logits = torch.cat([o[0] for o in outputs])
-        labels = torch.cat([o[1] for o in outputs])
-        accuracy = 100.0 * (logits.argmax(-1) == labels).float().mean().item()
-        return {"accuracy": accuracy, "error": 100.0 - accuracy}, (logits, labels)
+    def decode(self, outputs: dict[str, Tensor], split: str) -> Decoded:
+        logits, labels = outputs["logits"], outputs["labels"]
+        accuracy = 100.0 * (logits.argmax(-1) == labels).double().mean().item()
+        n = len(self.trainer.datamodule.dataset(split))
+        return Decoded(
+            {"accuracy": accuracy, "error": 100.0 - accuracy},
+            logits,
+            labels,
+            scored=f"{len(labels)} of {n} images",
+        )
 
     @torch.no_grad()
-    def penultimate(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    def penultimate(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
         """Activations of the last hidden layer (the input of the output layer), with labels."""
-        x, y = batch
-        return self.body(x), y
+        return self.body(batch[0]), batch[1]
 
     def classifier_weight(self) -> Tensor:
         return self.classifier.weight.detach()

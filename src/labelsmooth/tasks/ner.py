@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -14,7 +14,10 @@ from labelsmooth.data.ner_features import collate_features, encode_sentences, wo
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import EncoderDataModule, TaskModule
+from labelsmooth.tasks.base import Decoded, EncoderDataModule, TaskModule
+
+# Words per sentence in the eval item index (sentence · MAX_WORDS + word): far above any real sentence.
+MAX_WORDS = 1 << 20
 
 
 class NERDataModule(EncoderDataModule):
@@ -29,8 +32,9 @@ class NERDataModule(EncoderDataModule):
         label_all_tokens: bool,
         batch_size: int,
         eval_batch_size: int,
+        seed: int = 0,
     ) -> None:
-        super().__init__(source, model, max_length, batch_size, eval_batch_size)
+        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed)
         self.labels = list(labels)
         self.label_all_tokens = label_all_tokens
 
@@ -47,11 +51,15 @@ class NERDataModule(EncoderDataModule):
     def dataset(self, split: str) -> list[dict]:
         return self.features[split]
 
+    def lengths(self, split: str) -> list[int]:
+        return [len(f["input_ids"]) for f in self.features[split]]
+
 
 class NERModule(TaskModule):
     """Encoder + dropout + linear tag classifier; hands `kind="tags"` logits to the smoothing."""
 
     task_name: ClassVar[str] = "ner"
+    head_kinds: ClassVar[tuple[str, ...]] = ("tags",)
 
     def __init__(
         self,
@@ -83,34 +91,53 @@ class NERModule(TaskModule):
         logits = self.classifier(self.dropout(self._hidden(batch)))
         return [Head("tags", logits, batch["labels"], None, "tags")]
 
+    @classmethod
+    def metric_names(cls, module_cfg: Mapping[str, Any]) -> list[str]:
+        types = sorted({str(label).split("-", 1)[1] for label in module_cfg["labels"] if "-" in str(label)})
+        return ["precision", "recall", "f1", "f1_strict", "accuracy", *(f"f1_{t}" for t in types)]
+
     def collect(self, batch: dict[str, Tensor], heads: list[Head]) -> dict[str, Tensor]:
         first = batch["word_index"] >= 0  # score each word once, at its first sub-word
-        logits = heads[0].logits[first].float().cpu()
         rows = first.nonzero()[:, 0]
+        sentence, word = batch["sentence_index"][rows].cpu(), batch["word_index"][first].cpu()
         return {
-            "logits": logits,
+            "logits": heads[0].logits[first].float().cpu(),
             "labels": batch["labels"][first].cpu(),
-            "sentence_index": batch["sentence_index"][rows].cpu(),
-            "word_index": batch["word_index"][first].cpu(),
+            "sentence_index": sentence,
+            "word_index": word,
+            "index": sentence * MAX_WORDS + word,  # one number per word, in reading order
         }
 
-    def evaluate(self, outputs: list[dict[str, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
-        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
-        sentences = self.trainer.datamodule.items[split]
-        # collect() kept only first sub-words, so each row here is one word: view them as (N, 1) "sequences".
+    def decode(self, outputs: dict[str, Tensor], split: str) -> Decoded:
+        datamodule = self.trainer.datamodule
+        sentences = datamodule.items[split]
+        # Score the sentences whose every word was seen (all of them, unless batches were limited).
+        lengths = torch.tensor([len(s.tokens) for s in sentences], dtype=torch.long)
+        seen = torch.bincount(outputs["sentence_index"], minlength=len(sentences))
+        complete = seen == lengths
+        keep = complete[outputs["sentence_index"]]
+        outputs = {k: v[keep] for k, v in outputs.items()}
+        kept = complete.nonzero()[:, 0]
+        subset = [sentences[i] for i in kept.tolist()]
+        # Each row is one word: view them as (N, 1) "sequences" of their sentence, renumbered to `subset`.
         predicted = words_from_predictions(
-            cat["logits"].argmax(-1)[:, None],
-            cat["word_index"][:, None],
-            cat["sentence_index"],
-            [len(s.tokens) for s in sentences],
+            outputs["logits"].argmax(-1)[:, None],
+            outputs["word_index"][:, None],
+            torch.searchsorted(kept, outputs["sentence_index"]),
+            [len(s.tokens) for s in subset],
             id2label=self.class_names,
         )
-        metrics = ner_scores([s.tags for s in sentences], predicted, types=self.entity_types)
-        # `token gold pred` lines, readable by `python -m labelsmooth.metrics.conlleval`.
-        write_predictions(
-            Path(self.trainer.default_root_dir) / f"predictions_{split}.conll", sentences, predicted
+        has_gold = getattr(datamodule, "has_gold", True)
+        metrics = ner_scores([s.tags for s in subset], predicted, types=self.entity_types) if has_gold else {}
+        # `token gold pred` lines (`token pred` without gold), readable by the conlleval command.
+        write = partial(write_predictions, sentences=subset, predictions=predicted, with_gold=has_gold)
+        return Decoded(
+            metrics,
+            outputs["logits"],
+            outputs["labels"],
+            files={f"predictions_{split}.conll": write},
+            scored=f"{len(subset)} of {len(sentences)} sentences",
         )
-        return metrics, (cat["logits"], cat["labels"])
 
     @torch.no_grad()
     def penultimate(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:

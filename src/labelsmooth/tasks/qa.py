@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -18,7 +20,7 @@ from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import EncoderDataModule, TaskModule
+from labelsmooth.tasks.base import Decoded, EncoderDataModule, TaskModule
 
 MODEL_INPUTS = (
     "input_ids",
@@ -44,6 +46,17 @@ class FeatureDataset(Dataset):
         return {k: v[i] for k, v in self.tensors.items()} | {"feature_index": torch.tensor(i)}
 
 
+def collate_trimmed(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Stack windows and cut the columns past the batch's longest window (padding only), noting the width."""
+    batch = {k: torch.stack([item[k] for item in items]) for k in items[0]}
+    width = batch["input_ids"].shape[1]
+    used = int(batch["attention_mask"].sum(1).max())
+    for key in ("input_ids", "attention_mask", "token_type_ids", "context_mask"):
+        batch[key] = batch[key][:, :used]
+    batch["max_length"] = torch.full((len(items),), width)
+    return batch
+
+
 class QADataModule(EncoderDataModule):
     """SQuAD 2.0 examples tokenised into (question, context window) features with gold pointers."""
 
@@ -56,8 +69,10 @@ class QADataModule(EncoderDataModule):
         max_query_length: int,
         batch_size: int,
         eval_batch_size: int,
+        seed: int = 0,
     ) -> None:
-        super().__init__(source, model, max_length, batch_size, eval_batch_size)
+        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed)
+        self.collate_fn = collate_trimmed
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
 
@@ -70,11 +85,16 @@ class QADataModule(EncoderDataModule):
     def dataset(self, split: str) -> FeatureDataset:
         return FeatureDataset({k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS})
 
+    def lengths(self, split: str) -> list[int]:
+        return np.asarray(self.features[split]["attention_mask"]).sum(1).tolist()
+
 
 class QAModule(TaskModule):
     """Encoder + linear start/end scorer; each pointer head goes to the smoothing with `kind="pointer"`."""
 
     task_name: ClassVar[str] = "qa"
+    head_kinds: ClassVar[tuple[str, ...]] = ("pointer",)
+    item_key: ClassVar[str] = "feature_index"
 
     def __init__(
         self,
@@ -110,42 +130,81 @@ class QAModule(TaskModule):
             Head("end", end, batch["end_position"], mask, "pointer"),
         ]
 
+    @classmethod
+    def metric_names(cls, module_cfg: Mapping[str, Any]) -> list[str]:
+        official = [
+            f"{group}{name}" for group in ("", "HasAns_", "NoAns_") for name in ("exact", "f1", "total")
+        ]
+        best = ["best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"]
+        return [*official, *best, "start_ece", "end_ece", "answer_ece"]
+
     def collect(self, batch: dict[str, Tensor], heads: list[Head]) -> dict[str, Tensor]:
-        out = {h.name: h.logits.detach().float().masked_fill(~h.mask, float("-inf")).cpu() for h in heads}
+        # Batches are trimmed to their longest window: pad back to max_length so every batch concatenates.
+        width = batch["max_length"][0].item()
+        out = {}
+        for h in heads:
+            logits = h.logits.detach().float().masked_fill(~h.mask, float("-inf")).cpu()
+            out[h.name] = torch.nn.functional.pad(logits, (0, width - logits.shape[1]), value=float("-inf"))
         return out | {
             "start_position": batch["start_position"].cpu(),
             "end_position": batch["end_position"].cpu(),
             "feature_index": batch["feature_index"].cpu(),
         }
 
-    def evaluate(self, outputs: list[dict[str, Tensor]], split: str) -> tuple[dict[str, float], tuple]:
-        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
-        order = cat["feature_index"].argsort()
-        cat = {k: v[order] for k, v in cat.items()}
+    def decode(self, outputs: dict[str, Tensor], split: str) -> Decoded:
         datamodule = self.trainer.datamodule
-        examples = datamodule.items[split]
+        examples, features = datamodule.items[split], datamodule.features[split]
+        outputs, features, kept = _complete_examples(outputs, features, len(examples))
+        examples = [examples[i] for i in kept.tolist()]
         predictions, na_probs, extra = postprocess(
-            datamodule.features[split],
+            features,
             [e.context for e in examples],
             [e.id for e in examples],
-            cat["start"],
-            cat["end"],
+            outputs["start"],
+            outputs["end"],
             n_best=self.n_best,
             max_answer_length=self.max_answer_length,
             null_score_diff_threshold=self.null_score_diff_threshold,
         )
-        metrics = {k: float(v) for k, v in squad_v2_scores(examples, predictions, na_probs).items()}
         # The official file formats, so `python -m labelsmooth.metrics.squad_v2` can re-score them.
-        out_dir = Path(self.trainer.default_root_dir)
-        (out_dir / f"predictions_{split}.json").write_text(json.dumps(predictions, indent=1))
-        (out_dir / f"na_probs_{split}.json").write_text(json.dumps(na_probs, indent=1))
-
+        files = {
+            f"predictions_{split}.json": partial(_write_json, predictions),
+            f"na_probs_{split}.json": partial(_write_json, na_probs),
+        }
+        logits = torch.cat([outputs["start"], outputs["end"]])
+        labels = torch.cat([outputs["start_position"], outputs["end_position"]])
+        scored = f"{len(examples)} of {len(datamodule.items[split])} questions"
+        if not getattr(datamodule, "has_gold", True):
+            return Decoded({}, logits, labels, files, scored)
+        metrics = {k: float(v) for k, v in squad_v2_scores(examples, predictions, na_probs).items()}
         for name in ("start", "end"):
-            confidence, pred = cat[name].softmax(-1).max(-1)
-            metrics[f"{name}_ece"], _ = calibration_errors(confidence, pred == cat[f"{name}_position"])
+            confidence, pred = outputs[name].softmax(-1).max(-1)
+            metrics[f"{name}_ece"], _ = calibration_errors(confidence, pred == outputs[f"{name}_position"])
         exact, _ = raw_scores(examples, predictions)
         correct = torch.tensor([exact[e.id] for e in examples], dtype=torch.bool)
         metrics["answer_ece"], _ = calibration_errors(torch.as_tensor(extra["confidence"]), correct)
-        logits = torch.cat([cat["start"], cat["end"]])
-        labels = torch.cat([cat["start_position"], cat["end_position"]])
-        return metrics, (logits, labels)
+        return Decoded(metrics, logits, labels, files, scored)
+
+
+def _write_json(value: Any, path: Path) -> None:
+    path.write_text(json.dumps(value, indent=1))
+
+
+def _complete_examples(
+    outputs: dict[str, Tensor], features: dict[str, Any], n_examples: int
+) -> tuple[dict[str, Tensor], dict[str, Any], Tensor]:
+    """The outputs and features of the questions whose every window was seen, renumbered; their indices.
+
+    All of them after a full pass; fewer when `limit_*_batches` or `fast_dev_run` cut the pass short.
+    """
+    example_of = torch.as_tensor(features["example_index"])
+    windows = torch.bincount(example_of, minlength=n_examples)
+    seen = torch.bincount(example_of[outputs["feature_index"]], minlength=n_examples)
+    complete = (seen == windows) & (windows > 0)
+    kept = complete.nonzero()[:, 0]
+    rows = complete[example_of[outputs["feature_index"]]]
+    outputs = {k: v[rows] for k, v in outputs.items()}
+    chosen = outputs["feature_index"].numpy()
+    features = {k: np.asarray(v)[chosen] for k, v in features.items()}
+    features["example_index"] = torch.searchsorted(kept, torch.as_tensor(features["example_index"])).numpy()
+    return outputs, features, kept

@@ -1,0 +1,93 @@
+"""Batches of an epoch: seeded by (seed, epoch), grouped by length, sharded over ranks, resumable mid-epoch.
+
+One sampler serves every task, training and evaluation:
+- the order depends only on (seed, epoch), never on the global RNG, so a resumed run sees the same batches
+  and the dropout RNG stream is not disturbed by building an iterator;
+- with `lengths`, items of similar length share a batch (HF's `group_by_length`: shuffle, then sort inside
+  mega-batches of 50 batches; evaluation sorts everything), so little of each batch is padding;
+- under DDP each rank takes every world-th batch. Training batches are repeated to give every rank the same
+  count (DistributedSampler's convention); evaluation batches are never repeated, so each item is scored
+  exactly once over all ranks;
+- `skip(n)` drops the first n batches of the next iteration: how a run resumed mid-epoch continues exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+# Mega-batch size in batches (HF Trainer's LengthGroupedSampler uses 50 too): large enough to group lengths
+# well, small enough that the order stays random across the epoch.
+MEGA_BATCH = 50
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) outside torch.distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Index batches of one epoch for this rank; `train` shuffles (seeded) and pads ranks to equal counts."""
+
+    def __init__(
+        self, n: int, batch_size: int, train: bool, seed: int, lengths: Sequence[int] | None = None
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: expected an integer >= 1")
+        self.n, self.batch_size, self.train, self.seed = n, batch_size, train, seed
+        self.lengths = None if lengths is None else torch.as_tensor(lengths, dtype=torch.long)
+        if self.lengths is not None and len(self.lengths) != n:
+            raise ValueError(f"lengths: {len(self.lengths)} values for {n} items")
+        self.epoch = 0
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch: the epoch seeds the order."""
+        self.epoch = epoch
+
+    def skip(self, n_batches: int) -> None:
+        """Leave out the first `n_batches` of the next iteration (they were trained on before a resume)."""
+        self._skip = n_batches
+
+    def _order(self) -> torch.Tensor:
+        if not self.train:
+            if self.lengths is None:
+                return torch.arange(self.n)
+            return torch.sort(self.lengths, descending=True, stable=True).indices  # ties keep file order
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g)
+        if self.lengths is None:
+            return order
+        size = MEGA_BATCH * self.batch_size
+        megas = [
+            m[torch.sort(self.lengths[m], descending=True, stable=True).indices] for m in order.split(size)
+        ]
+        return torch.cat(megas) if megas else order
+
+    def _batches(self) -> list[list[int]]:
+        batches = [b.tolist() for b in self._order().split(self.batch_size)]
+        if self.train and self.lengths is not None and len(batches) > 1:
+            # Shuffle the grouped batches: an epoch must not walk from long to short in each mega-batch.
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 1)
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        rank, size = world()
+        if size > 1 and self.train and batches:
+            batches += batches[: (-len(batches)) % size]  # equal count on every rank
+        return batches[rank::size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches, skip = self._batches(), self._skip
+        self._skip = 0
+        yield from batches[skip:]
+
+    def __len__(self) -> int:
+        n_batches = -(-self.n // self.batch_size)
+        rank, size = world()
+        if self.train:
+            return -(-n_batches // size)
+        return len(range(rank, n_batches, size))
