@@ -34,6 +34,8 @@ class EncoderSpec:
     name_or_path: str = BUNDLED_MINILM
     pretrained: bool = True
     config_overrides: dict = field(default_factory=dict)
+    # torch.compile the encoder in place (state_dict keys unchanged, so checkpoints load either way).
+    compile: bool = False
 
     def __post_init__(self) -> None:
         # Hydra hands over a DictConfig; a plain dict keeps the spec (and checkpoints) plain data.
@@ -52,6 +54,13 @@ class EncoderSpec:
             raise ValueError(f"model.name_or_path={self.name_or_path}: a fast tokenizer is required")
         return tok
 
+    def max_positions(self) -> int | None:
+        """The encoder's position embeddings (its longest input), read from its config alone."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(resolve_name_or_path(self.name_or_path), **self.config_overrides)
+        return getattr(config, "max_position_embeddings", None)
+
     def build(self) -> nn.Module:
         """The encoder module (`AutoModel`), loaded pretrained or initialised randomly."""
         from transformers import AutoConfig, AutoModel
@@ -62,6 +71,8 @@ class EncoderSpec:
             encoder = AutoModel.from_pretrained(path, config=config, add_pooling_layer=False)
         else:
             encoder = AutoModel.from_config(config, add_pooling_layer=False)
+        if self.compile:
+            encoder.compile()
         # from_pretrained returns eval mode and Lightning keeps the modes it finds: dropout would stay off.
         return encoder.train()
 

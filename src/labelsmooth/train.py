@@ -1,16 +1,32 @@
-"""train(cfg): build what the config names, fit, evaluate the best checkpoint, write metrics.json."""
+"""train(cfg): check, build what the config names, fit (or resume), evaluate the best checkpoint, write metrics.
+
+The one place that calls `hydra.utils.instantiate`. Order matters: the config is checked first, then the
+callbacks (they carry the smoothing, whose bad values fail without any data), then the data (read,
+tokenised, checked), and only then the model.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from pathlib import Path
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
+import torch
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from labelsmooth.checks import check_config, check_max_length, check_smoothing
+from labelsmooth.distributed import hydra_single_run_argv
+from labelsmooth.outputs import provenance, write_metrics
+from labelsmooth.smoothing import SmoothingCallback
 
 log = logging.getLogger(__name__)
+
+# Exit status of a preempted job: what a process killed by SIGTERM reports (128 + 15), so launchers and
+# SLURM see an interrupted job, never a finished one.
+PREEMPTED = 143
 
 
 def _instantiate_group(group: DictConfig | None) -> list:
@@ -22,43 +38,84 @@ def _instantiate_group(group: DictConfig | None) -> list:
     ]
 
 
-def _split_metrics(metrics: dict, split: str) -> dict[str, float]:
-    """The scalar metrics of one split (`val/…` or `test/…`) as plain floats."""
-    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(f"{split}/")}
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path`: null, `last` (this job's own checkpoints/last.ckpt) or a file; a requeued SLURM job
+    resumes from its own last.ckpt by itself."""
+    own_last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    value = cfg.get("ckpt_path")
+    if value is None:
+        requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+        if requeued and own_last.is_file():
+            log.info("requeued SLURM job: resuming from %s", own_last)
+            return str(own_last)
+        return None
+    path = own_last if str(value) == "last" else Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ValueError(f"ckpt_path={value}: no checkpoint file at {path}")
+    return str(path)
+
+
+def _scores(module: pl.LightningModule, trainer: pl.Trainer, split: str) -> dict[str, float]:
+    """The split's metrics: the module's exact values, and what callbacks added (temperature scaling)."""
+    exact = {f"{split}/{k}": v for k, v in module.split_metrics.get(split, {}).items()}
+    added = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{split}/")}
+    return dict(sorted((added | exact).items()))
 
 
 def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
+    check_config(cfg)
     try:
         pl.seed_everything(cfg.seed, workers=True)
-        # Callbacks first: they carry the smoothing, whose bad values should fail before any model loads.
         callbacks = _instantiate_group(cfg.get("callbacks"))
-        loggers = _instantiate_group(cfg.get("logger"))
+        module_cls = get_class(cfg.task.module._target_)
+        for callback in callbacks:
+            if isinstance(callback, SmoothingCallback):
+                check_smoothing(callback.smoothing, module_cls)
+        ckpt_path = resolve_ckpt_path(cfg)
         datamodule = instantiate(cfg.task.datamodule)
+        check_max_length(datamodule)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        loggers = _instantiate_group(cfg.get("logger"))
         module = instantiate(cfg.task.module)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         for logger in trainer.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        hydra_single_run_argv(trainer)
+        if trainer.strategy.root_device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls left under bf16-mixed
 
-        trainer.fit(module, datamodule=datamodule)
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        # fast_dev_run saves no checkpoint: evaluate the weights in memory then. Our own checkpoints hold
-        # the model specs (dataclasses), which torch.load only reads with weights_only=False.
-        ckpt_path = best or None
-        trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-        metrics = _split_metrics(trainer.callback_metrics, "val")
-        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-        metrics |= _split_metrics(trainer.callback_metrics, "test")
-        metrics["best_checkpoint"] = best
-        out = Path(cfg.paths.output_dir) / "metrics.json"
-        out.write_text(json.dumps(metrics, indent=2) + "\n")
-        log.info("metrics: %s", out)
+        best = ckpt_path
+        if cfg.train:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            saved = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            # fast_dev_run saves no checkpoint: the weights in memory are evaluated then.
+            best = saved or None
+        trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        metrics = _scores(module, trainer, "val")
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        metrics |= _scores(module, trainer, "test")
         if cfg.optimized_metric not in metrics:
             raise KeyError(
                 f"optimized_metric={cfg.optimized_metric}: not among the metrics {sorted(metrics)}"
             )
+        if trainer.is_global_zero:
+            run = provenance(str(trainer.strategy.root_device))
+            run |= {"seed": cfg.seed, "world_size": trainer.world_size, "limited": _limited(trainer)}
+            path = write_metrics(cfg.paths.output_dir, metrics | {"best_checkpoint": best or ""}, run)
+            log.info("metrics: %s", path)
         return metrics[cfg.optimized_metric]
+    except SIGTERMException:
+        log.error("preempted (SIGTERM): no metrics.json; resume with ckpt_path=last")
+        raise SystemExit(PREEMPTED) from None
     finally:
         import wandb
 
         wandb.finish()
+
+
+def _limited(trainer: pl.Trainer) -> bool:
+    """Whether evaluation saw only part of the data (fast_dev_run, limit_*_batches): not a result."""
+    full = (trainer.limit_val_batches, trainer.limit_test_batches) == (1.0, 1.0)
+    return bool(trainer.fast_dev_run) or not full

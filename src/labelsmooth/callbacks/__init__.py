@@ -2,6 +2,7 @@
 
 from labelsmooth.callbacks.projection import PenultimateProjection
 from labelsmooth.callbacks.reliability import ReliabilityDiagram
+from labelsmooth.callbacks.resume import ExactResume
 from labelsmooth.callbacks.temperature_scaling import TemperatureScaling
 
-__all__ = ["PenultimateProjection", "ReliabilityDiagram", "TemperatureScaling"]
+__all__ = ["ExactResume", "PenultimateProjection", "ReliabilityDiagram", "TemperatureScaling"]

@@ -1,0 +1,110 @@
+"""Checks of a job's config, run before any data is read or model loaded: one line naming the key each."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig
+
+from labelsmooth.tasks.base import CALIBRATION_METRICS
+
+# The top-level keys of conf/config.yaml and its groups; anything else (`+ckpt_pth=…`) is a typo.
+TOP_LEVEL = [
+    "seed",
+    "train",
+    "ckpt_path",
+    "optimized_metric",
+    "task",
+    "data",
+    "model",
+    "trainer",
+    "logger",
+    "callbacks",
+    "smoothing",
+    "calibration",
+    "paths",
+    "hydra",
+    "experiment",
+    "debug",
+    "hparams_search",
+]
+SPLITS = ("val", "test")
+# One small batch per head kind: enough for a smoothing to build its targets (or refuse the kind).
+_DUMMY = {
+    "classes": (torch.zeros(1, 3), torch.zeros(1, dtype=torch.long), None),
+    "pointer": (torch.zeros(1, 4), torch.zeros(1, dtype=torch.long), torch.ones(1, 4, dtype=torch.bool)),
+    "tags": (torch.zeros(1, 2, 3), torch.zeros(1, 2, dtype=torch.long), None),
+}
+
+
+def _integer(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key}={value!r}: expected an integer >= {minimum}")
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """No unknown top-level key (Hydra accepts `+anything=…` silently)."""
+    for key in cfg:
+        if key not in TOP_LEVEL:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(
+                f"{key}: unknown top-level config key{hint}; expected one of {', '.join(TOP_LEVEL)}"
+            )
+
+
+def metric_names(cfg: DictConfig) -> list[str]:
+    """Every metric a job reports per split: the task's, the calibration ones, and its callbacks'."""
+    module_cls = get_class(cfg.task.module._target_)
+    names = [*module_cls.metric_names(cfg.task.module), *CALIBRATION_METRICS]
+    for node in (cfg.get("callbacks") or {}).values():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            names += list(getattr(get_class(node._target_), "metric_names", ()))
+    return names
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Everything the config alone can tell is wrong, before any file is read or model built."""
+    check_keys(cfg)
+    for key in ("batch_size", "eval_batch_size"):
+        _integer(f"task.datamodule.{key}", cfg.task.datamodule.get(key), 1)
+    if cfg.train:
+        # The LR schedule needs a finite number of steps: -1 (Lightning's "forever") cannot be warmed up.
+        _integer("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1)
+    elif not cfg.get("ckpt_path"):
+        raise ValueError("ckpt_path: train=false evaluates a checkpoint; give ckpt_path=<.ckpt file>")
+    names = metric_names(cfg)
+    listed = ", ".join(f"val/{n}" for n in names)
+    if cfg.optimized_metric not in [f"{split}/{n}" for split in SPLITS for n in names]:
+        raise ValueError(f"optimized_metric={cfg.optimized_metric}: expected val/… or test/… of: {listed}")
+    if cfg.task.monitor not in [f"val/{n}" for n in names]:
+        raise ValueError(f"task.monitor={cfg.task.monitor}: expected one of {listed}")
+    if cfg.task.mode not in ("min", "max"):
+        raise ValueError(f"task.mode={cfg.task.mode!r}: expected 'min' or 'max'")
+
+
+def check_smoothing(smoothing: Any, module_cls: type) -> None:
+    """The smoothing builds targets for every head kind of the task (GLS refuses unordered classes)."""
+    for kind in module_cls.head_kinds:
+        logits, target, mask = _DUMMY[kind]
+        try:
+            smoothing.targets(logits, target, mask, kind)
+        except ValueError as e:
+            raise ValueError(f"smoothing: {e} (task {module_cls.task_name} has {kind} heads)") from None
+
+
+def check_max_length(datamodule: Any) -> None:
+    """An encoder's inputs fit its position embeddings."""
+    max_length, model = getattr(datamodule, "max_length", None), getattr(datamodule, "model", None)
+    if max_length is None or model is None:
+        return
+    _integer("task.datamodule.max_length", max_length, 8)
+    positions = model.max_positions()
+    if positions is not None and max_length > positions:
+        raise ValueError(
+            f"task.datamodule.max_length={max_length}: the encoder {model.name_or_path} has only "
+            f"{positions} positions; expected max_length <= {positions}"
+        )

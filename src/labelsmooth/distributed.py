@@ -1,0 +1,29 @@
+"""DDP under Hydra: the processes Lightning starts for ranks 1… run this job, not the whole sweep again.
+
+Lightning's script launcher starts each extra rank as `python run.py <sys.argv[1:]> hydra.run.dir=<run dir>`.
+Inside a multirun that replays the sweep (`-m smoothing=ls,gls` again) in the wrong folder (Lightning
+#11300, Hydra #2070). Before fit, a multirun job rewrites its own argv to a single run of its own overrides
+and points Hydra's run dir at its output folder, so every rank of job n is job n.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning_fabric.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+from omegaconf import open_dict, read_write
+
+
+def hydra_single_run_argv(trainer: pl.Trainer) -> None:
+    """In a Hydra multirun job about to start DDP ranks by script: argv and run dir of this job alone."""
+    if not isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher) or not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir

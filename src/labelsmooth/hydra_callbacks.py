@@ -1,0 +1,69 @@
+"""FailureReport: every failed job of a multirun logs its error in its own folder, and the sweep lists them.
+
+Hydra keeps running the jobs of a sweep after one fails, but then re-raises only the first failure. Here
+each failed job writes its traceback into its own log and `error.txt`, and at exit the multirun prints which
+jobs failed and why (read from the job folders, so it works for any launcher: local, joblib or SLURM).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from labelsmooth.outputs import METRICS, write_atomic
+
+log = logging.getLogger(__name__)
+ERROR = "error.txt"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def sweep_report(sweep_dir: Path) -> str:
+    """Which jobs of a sweep folder finished, failed (and why) or stopped without a result."""
+    jobs = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name)
+    failed = [p for p in jobs if (p / ERROR).is_file()]
+    unfinished = [p for p in jobs if not (p / ERROR).is_file() and not (p / METRICS).is_file()]
+    if not failed and not unfinished:
+        return ""
+    lines = [
+        f"multirun {sweep_dir}: {len(jobs) - len(failed) - len(unfinished)} of {len(jobs)} jobs finished"
+    ]
+    for p in failed:
+        overrides, reason = (p / ERROR).read_text(encoding="utf-8").splitlines()[:2]
+        lines.append(f"  FAILED job {p.name} [{overrides}]: {reason}")
+    lines += [f"  NO RESULT job {p.name}: no {METRICS} (interrupted?)" for p in unfinished]
+    return "\n".join(lines)
+
+
+def _print_report(sweep_dir: Path) -> None:
+    if sweep_dir.is_dir() and (text := sweep_report(sweep_dir)):
+        print(text, file=sys.stderr)
+
+
+class FailureReport(Callback):
+    """Hydra callback (conf/hydra/default.yaml): per-job error files and the sweep's report at exit."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        atexit.register(_print_report, Path(config.hydra.sweep.dir))
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status != JobStatus.FAILED:
+            return
+        error = job_return._return_value  # the exception (return_value would re-raise it)
+        # Logged while the job's logging is still set up, so it lands in this job's own log file.
+        log.error("job failed: %s", _first_line(error), exc_info=error)
+        details = "".join(traceback.format_exception(error))
+        overrides = " ".join(job_return.overrides or [])
+        out = Path(config.hydra.runtime.output_dir) / ERROR
+        write_atomic(out, f"{overrides}\n{_first_line(error)}\n\n{details}")
