@@ -59,9 +59,7 @@ def prepare_features(
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("tokenizer: a fast (Rust) tokenizer is required for offsets and overflowing windows")
     if tokenizer.padding_side != "right":
-        raise ValueError(
-            f"tokenizer.padding_side={tokenizer.padding_side!r}: expected 'right' ([CLS] at 0)"
-        )
+        raise ValueError(f"tokenizer.padding_side={tokenizer.padding_side!r}: expected 'right' ([CLS] at 0)")
     if not examples:
         return _empty(max_length)
     questions = _questions(examples, tokenizer, max_length, doc_stride, max_query_length)
