@@ -125,22 +125,64 @@ def test_write_predictions_rejects_length_mismatch(tmp_path: Path) -> None:
         write_predictions(tmp_path / "p", [sentence], [["O"]])
 
 
-def test_synthetic_source_caches_and_regenerates(tmp_path: Path) -> None:
+def test_synthetic_source_caches_by_parameters_and_reads_two_columns(tmp_path: Path) -> None:
     source = ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=3)
     splits = source.load(LABELS)
     assert {k: len(v) for k, v in splits.items()} == {"train": 30, "val": 10, "test": 12}
     assert all(t in LABELS for s in splits["train"] for t in s.tags)
-    assert splits["train"][0].path == str(tmp_path / "eng.train")
-    stamp = (tmp_path / "eng.train").stat().st_mtime_ns
-    ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=3).load(LABELS)
-    assert (tmp_path / "eng.train").stat().st_mtime_ns == stamp  # cached
+    folder = source.prepare()
+    assert folder.parent == tmp_path and source.paths()["train"] == folder / "eng.train"
+    assert splits["train"][0].path == str(folder / "eng.train")
+    assert json.loads((folder / "params.json").read_text()) == source.params()
+    first = (folder / "eng.train").read_text().splitlines()
+    assert first[0] == "-DOCSTART- O" and all(len(line.split(" ")) == 2 for line in first if line)
+    stamp = (folder / "eng.train").stat().st_mtime_ns
+    again = ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=3)
+    assert again.load(LABELS) == splits and again.prepare() == folder
+    assert (folder / "eng.train").stat().st_mtime_ns == stamp  # cached: not rewritten
     changed = ConllSynthetic(str(tmp_path), n_train=30, n_val=10, n_test=12, seed=4)
     assert [s.tokens for s in changed.load(LABELS)["train"]] != [s.tokens for s in splits["train"]]
-    assert json.loads((tmp_path / "params.json").read_text())["seed"] == 4
+    assert changed.prepare() != folder and (folder / "eng.train").is_file()  # both kept, side by side
+    assert json.loads((changed.prepare() / "params.json").read_text())["seed"] == 4
 
 
-def test_synthetic_source_rejects_bad_knobs(tmp_path: Path) -> None:
+def test_synthetic_source_rejects_bad_knobs_and_sizes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"data.cue_dropout=1.5: expected a value in \[0, 1\]"):
         ConllSynthetic(str(tmp_path), cue_dropout=1.5)
-    with pytest.raises(ValueError, match="data.n_val=0"):
-        ConllSynthetic(str(tmp_path), n_val=0)
+    for key in ("n_train", "n_val", "n_test"):
+        for n in (0, -2):
+            with pytest.raises(ValueError) as err:
+                ConllSynthetic(str(tmp_path), **{key: n})
+            assert str(err.value) == f"data.{key}={n}: expected a positive number of sentences"
+    assert not any(tmp_path.iterdir())  # nothing generated for a rejected configuration
+
+
+def test_utf8_bom_is_dropped_so_docstart_stays_a_document_line(tmp_path: Path) -> None:
+    path = tmp_path / "bom.conll"
+    text = (FIXTURES / "eng_iob1.conll").read_text(encoding="utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    assert read_conll(path, LABELS) == [
+        Sentence(s.tokens, s.tags, str(path), s.line) for s in read_conll(FIXTURES / "eng_iob1.conll", LABELS)
+    ]
+
+
+def test_a_byte_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.conll"
+    path.write_bytes("-DOCSTART- O\n\nJos\u00e9 I-PER\nM\u00fcller I-PER\n".encode("latin-1"))
+    with pytest.raises(ValueError) as err:
+        read_conll(path, LABELS, columns=2)
+    assert str(err.value) == f"{path}:3: not valid UTF-8 (byte 0xe9 at column 4: invalid continuation byte)"
+    path.write_bytes(b"\xef\xbb\xbfEU I-ORG\n\xff O\n")  # the BOM does not shift the line count
+    with pytest.raises(ValueError, match=rf"^{path}:2: not valid UTF-8 \(byte 0xff at column 1"):
+        read_conll(path, LABELS, columns=2)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "-DOCSTART- -X- -X- O\n\n-DOCSTART- -X- -X- O\n"])
+def test_a_file_without_sentences_is_an_error_naming_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "eng.testa"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        read_conll(path, LABELS)
+    assert (
+        str(err.value) == f"{path}: no sentences (expected token lines; the file is empty or only -DOCSTART-)"
+    )

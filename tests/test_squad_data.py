@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labelsmooth.data.squad import (
+    SPLITS,
     SquadFiles,
     SquadHub,
     SquadSynthetic,
@@ -20,7 +21,7 @@ from labelsmooth.data.squad import (
     read_squad,
     to_squad_json,
 )
-from labelsmooth.data.synthetic_squad import generate_squad
+from labelsmooth.data.synthetic_squad import Knobs, generate_squad
 
 FIXTURES = Path(__file__).parent / "fixtures" / "squad"
 
@@ -187,19 +188,57 @@ def test_knobs_move_the_data_the_way_they_say():
     assert "It " not in json.dumps(no_coref) and "It " in json.dumps(generate_squad(30, 0, coreference=1.0))
 
 
-def test_synthetic_source_writes_once_rewrites_on_change_and_reads_back(tmp_path):
+def test_synthetic_source_caches_by_parameters_and_reads_back(tmp_path):
     source = SquadSynthetic(str(tmp_path), 5, 2, 2, seed=0)
     splits = source.load()
-    assert all(source.official(s).is_file() for s in ("train", "val", "test"))
-    stamp = (tmp_path / "train.json").stat().st_mtime_ns
-    assert source.load() == splits
-    assert (tmp_path / "train.json").stat().st_mtime_ns == stamp  # cached: not rewritten
+    folder = source.prepare()
+    assert folder.parent == tmp_path
+    assert [source.official(s) for s in ("train", "val", "test")] == [folder / f"{s}.json" for s in SPLITS]
+    assert json.loads((folder / "params.json").read_text()) == source.params()
+    # each split is generate_squad's draw with its own seed, byte for byte
+    assert source.official("val").read_text() == json.dumps(generate_squad(2, 1))
+    stamp = (folder / "train.json").stat().st_mtime_ns
+    assert SquadSynthetic(str(tmp_path), 5, 2, 2, seed=0).load() == splits
+    assert (folder / "train.json").stat().st_mtime_ns == stamp  # cached: not rewritten
     assert {e.context for e in splits["test"]}.isdisjoint(e.context for e in splits["train"])  # held out
-    harder = SquadSynthetic(str(tmp_path), 5, 2, 2, seed=0, unanswerable=0.6).load()
-    assert harder["train"] != splits["train"]
-    assert json.loads((tmp_path / "train.params.json").read_text())["unanswerable"] == 0.6
+    harder = SquadSynthetic(str(tmp_path), 5, 2, 2, seed=0, unanswerable=0.6)
+    assert harder.load()["train"] != splits["train"]
+    assert harder.prepare() != folder and source.official("train").is_file()  # both kept
+    assert json.loads((harder.prepare() / "params.json").read_text())["unanswerable"] == 0.6
     with pytest.raises(ValueError, match=r"data.unanswerable=1.5: expected a value in \[0, 1\]"):
         SquadSynthetic(str(tmp_path), 5, 2, 2, seed=0, unanswerable=1.5)
+    with pytest.raises(ValueError, match="data.filler=-1: expected a count >= 0"):
+        SquadSynthetic(str(tmp_path), 5, 2, 2, seed=0, filler=-1)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("n", [0, -1])
+def test_synthetic_source_needs_a_paragraph_per_split(tmp_path, split, n):
+    sizes = {f"n_paragraphs_{s}": n if s == split else 2 for s in SPLITS}
+    with pytest.raises(ValueError) as err:
+        SquadSynthetic(str(tmp_path), seed=0, **sizes)
+    assert str(err.value) == f"data.n_paragraphs_{split}={n}: expected at least 1"
+
+
+def test_knob_defaults_are_those_of_the_generator_and_the_source():
+    knobs = Knobs()
+    assert generate_squad(3, 0) == generate_squad(3, 0, **knobs.as_dict())
+    assert SquadSynthetic("unused", 1, 1, 1, 0).knobs == knobs
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        {"version": "v2.0", "data": []},
+        {"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": []}]}]},
+    ],
+)
+def test_a_file_without_questions_is_an_error_naming_it(tmp_path, dataset):
+    path = tmp_path / "dev-v2.0.json"
+    path.write_text(json.dumps(dataset))
+    with pytest.raises(ValueError) as err:
+        read_squad(path)
+    assert str(err.value) == f"{path}: no questions (expected at least one entry in data[].paragraphs[].qas)"
 
 
 def test_hub_source_converts_rows_and_validates_them(monkeypatch):
@@ -213,9 +252,12 @@ def test_hub_source_converts_rows_and_validates_them(monkeypatch):
         "answers": [{"text": ["Rosa Quist"], "answer_start": [0]}, {"text": [], "answer_start": []}],
     }
     fake = types.ModuleType("datasets")
-    fake.load_dataset = lambda name: {"train": rows, "validation": rows}
+    calls = []
+    fake.load_dataset = lambda name: calls.append(name) or {"train": rows, "validation": rows}
     monkeypatch.setitem(sys.modules, "datasets", fake)
     source = SquadHub()
+    source.prepare()  # the download step
+    assert calls == ["rajpurkar/squad_v2"]
     splits = source.load()
     assert [e.answers for e in splits["val"]] == [[("Rosa Quist", 0)], []] and splits["test"] == splits["val"]
     assert len(source.official("test")["data"][0]["paragraphs"]) == 1  # one paragraph, two questions

@@ -19,6 +19,7 @@ from labelsmooth.metrics.squad_v2 import (
     compute_exact,
     compute_f1,
     find_best_threshold,
+    main,
     normalize_answer,
     squad_v2_scores,
 )
@@ -129,6 +130,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_command_line_prints_the_official_json_and_writes_out_file(tmp_path):
     names = ("dev-mini.json", "pred-mini.json", "--na-prob-file", "na-prob-mini.json")
     proc = _cli(*names, cwd=FIXTURES)
@@ -142,6 +144,7 @@ def test_command_line_prints_the_official_json_and_writes_out_file(tmp_path):
     assert written["exact"] == pytest.approx(100 * 5 / 10)
 
 
+@pytest.mark.slow
 def test_a_missing_prediction_is_reported_then_fails_like_the_official_script(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"no answer for 1 of 4 questions \(first: b\)"):
         squad_v2_scores(EXAMPLES, {"a": "eiffel tower", "c": "", "d": ""})
@@ -153,3 +156,77 @@ def test_a_missing_prediction_is_reported_then_fails_like_the_official_script(tm
     assert (
         "no such prediction file" in _cli(str(FIXTURES / "dev-mini.json"), "absent.json", cwd=tmp_path).stderr
     )
+
+
+PREDS = json.loads((FIXTURES / "pred-mini.json").read_text())
+NA_PROBS = json.loads((FIXTURES / "na-prob-mini.json").read_text())
+
+
+def _main_fails(tmp_path, preds=PREDS, na_probs=NA_PROBS) -> str:
+    """The one-line error of `main` on these inputs (written as JSON files), checked to be one line."""
+    pred_file, na_file = tmp_path / "pred.json", tmp_path / "na.json"
+    pred_file.write_text(json.dumps(preds))
+    na_file.write_text(json.dumps(na_probs))
+    with pytest.raises(SystemExit) as exit_:
+        main([str(FIXTURES / "dev-mini.json"), str(pred_file), "--na-prob-file", str(na_file)])
+    message = exit_.value.code  # SystemExit(str): Python prints it on stderr and exits with status 1
+    assert isinstance(message, str) and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(1.7, "1.7"), (-0.3, "-0.3"), (float("nan"), "NaN"), ("0.5", '"0.5"'), (True, "true"), (None, "null")],
+)
+def test_na_probs_outside_0_1_or_not_numbers_are_rejected(tmp_path, value, shown):
+    message = _main_fails(tmp_path, na_probs=NA_PROBS | {"h3": value})
+    assert message == f"{tmp_path / 'na.json'}: question h3: na_prob {shown} is not a number in [0, 1]"
+
+
+def test_na_probs_at_the_bounds_and_as_integers_are_accepted(tmp_path, capsys):
+    (tmp_path / "na.json").write_text(json.dumps(NA_PROBS | {"e1": 0, "e3": 1, "h4": 1.0}))
+    args = [
+        str(FIXTURES / "dev-mini.json"),
+        str(FIXTURES / "pred-mini.json"),
+        "-n",
+        str(tmp_path / "na.json"),
+    ]
+    assert main(args)["total"] == 10
+    assert json.loads(capsys.readouterr().out)["total"] == 10
+
+
+def test_an_na_prob_file_that_is_not_an_object_is_rejected(tmp_path):
+    message = _main_fails(tmp_path, na_probs=[0.1, 0.2])
+    assert (
+        message
+        == f"{tmp_path / 'na.json'}: expected an object of question id -> number in [0, 1], got an array"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(3, "3 is a number"), (["Paris"], '["Paris"] is an array'), (None, "null is null")]
+)
+def test_a_prediction_that_is_not_a_string_is_rejected(tmp_path, value, shown):
+    message = _main_fails(tmp_path, preds=PREDS | {"e4": value})
+    assert (
+        message
+        == f"{tmp_path / 'pred.json'}: question e4: prediction {shown}; expected a string ('' for no answer)"
+    )
+
+
+def test_a_prediction_file_that_is_a_list_is_rejected(tmp_path):
+    message = _main_fails(tmp_path, preds=[["e1", "eiffel tower"]])
+    assert (
+        message
+        == f"{tmp_path / 'pred.json'}: expected an object of question id -> answer string, got an array"
+    )
+
+
+@pytest.mark.slow
+def test_command_line_rejects_a_bad_na_prob_with_one_line_and_no_traceback(tmp_path):
+    (tmp_path / "na.json").write_text(json.dumps(NA_PROBS | {"e2": 1.7}))
+    proc = _cli(
+        str(FIXTURES / "dev-mini.json"), str(FIXTURES / "pred-mini.json"), "-n", "na.json", cwd=tmp_path
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == "na.json: question e2: na_prob 1.7 is not a number in [0, 1]\n"

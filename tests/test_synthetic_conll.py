@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from labelsmooth.data.conll import iob1_to_iob2, read_conll
-from labelsmooth.data.synthetic_conll import AMBIGUOUS_NAMES, generate_conll, write_conll_file
+from labelsmooth.data.conll_lexicon import AMBIGUOUS_NAMES
+from labelsmooth.data.synthetic_conll import generate_conll, write_conll_file
 from labelsmooth.metrics.conlleval import count_sequences
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -44,15 +45,17 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     assert generate_conll(20, 7, split="val") != generate_conll(20, 7, split="test")
 
 
-def test_file_is_four_column_conll_with_docstart(tmp_path: Path) -> None:
+def test_file_is_two_column_conll_with_docstart(tmp_path: Path) -> None:
     path = tmp_path / "eng.train"
     sentences = generate_conll(25, seed=1)
     write_conll_file(path, sentences, doc_size=10)
     lines = path.read_text().splitlines()
-    assert lines[0] == "-DOCSTART- -X- -X- O"
+    assert lines[:3] == ["-DOCSTART- O", "", f"{sentences[0].tokens[0]} {sentences[0].tags[0]}"]
     assert sum(line.startswith("-DOCSTART-") for line in lines) == 3
-    assert all(len(line.split(" ")) == 4 for line in lines if line)
-    assert [s.tokens for s in read_conll(path, LABELS)] == [s.tokens for s in sentences]
+    assert all(len(line.split(" ")) == 2 for line in lines if line)
+    read = read_conll(path, LABELS, columns=2)
+    assert [s.tokens for s in read] == [s.tokens for s in sentences]
+    assert [s.tags for s in read] == [iob1_to_iob2(s.tags) for s in sentences]
 
 
 def test_ambiguous_names_occur_with_several_types(train) -> None:

@@ -1,17 +1,18 @@
 """CoNLL-2003 NER data: the file reader/writer and the three sources (synthetic, local files, HF hub).
 
 All three sources end in `make_sentence`, so every sentence gets the same IOB1→IOB2 conversion and the
-same label-set validation whatever its origin.
+same label-set validation whatever its origin. Every source has `prepare()` (generate or download; once
+per node, from Lightning's `prepare_data`) and `load(labels)` (read only; the synthetic source prepares
+itself when its cache is cold, so a bare `load` works too).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labelsmooth.data.cache import cached_dir
 from labelsmooth.data.synthetic_conll import GENERATOR_VERSION, Knobs, generate_conll, write_conll_file
 
 SPLITS = ("train", "val", "test")
@@ -74,10 +75,27 @@ def make_sentence(
     return Sentence(list(tokens), iob2, path, lines[0] if lines else 0)
 
 
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, decoded one by one so that a bad byte is reported with its line.
+
+    A UTF-8 byte-order mark at the start is dropped (utf-8-sig): left in, it would turn a first
+    `-DOCSTART-` line into a one-token sentence. Lines end at \\n, \\r\\n or \\r, as in text mode.
+    """
+    for lineno, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            byte = err.object[err.start : err.start + 1].hex()
+            raise ValueError(
+                f"{path}:{lineno}: not valid UTF-8 (byte 0x{byte} at column {err.start + 1}: {err.reason})"
+            ) from err
+
+
 def read_conll(path: str | Path, labels: Sequence[str], columns: int = 4) -> list[Sentence]:
     """Sentences of a CoNLL file: `columns` space-separated fields per token line, the NER tag last.
 
-    Blank lines end sentences; `-DOCSTART-` lines are document boundaries, never sentences.
+    Blank lines end sentences; `-DOCSTART-` lines are document boundaries, never sentences. A file without
+    any sentence is an error (an empty split would only surface later as a division by zero).
     """
     if columns < 2:
         raise ValueError(f"data.columns={columns}: expected at least 2 (token and NER tag)")
@@ -94,23 +112,21 @@ def read_conll(path: str | Path, labels: Sequence[str], columns: int = 4) -> lis
             tags.clear()
             lines.clear()
 
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields:
-                flush()
-                continue
-            if fields[0] == DOCSTART:
-                flush()
-                continue
-            if len(fields) != columns:
-                raise ValueError(
-                    f"{path}:{lineno}: expected {columns} space-separated columns ({what}), got {len(fields)}"
-                )
-            tokens.append(fields[0])
-            tags.append(fields[-1])
-            lines.append(lineno)
+    for lineno, line in _decoded_lines(Path(path)):
+        fields = line.split()
+        if not fields or fields[0] == DOCSTART:
+            flush()
+            continue
+        if len(fields) != columns:
+            raise ValueError(
+                f"{path}:{lineno}: expected {columns} space-separated columns ({what}), got {len(fields)}"
+            )
+        tokens.append(fields[0])
+        tags.append(fields[-1])
+        lines.append(lineno)
     flush()
+    if not sentences:
+        raise ValueError(f"{path}: no sentences (expected token lines; the file is empty or only -DOCSTART-)")
     return sentences
 
 
@@ -169,19 +185,22 @@ class ConllFiles:
         return paths
 
     def prepare(self) -> None:
-        """Once per node, before `load` on every rank: nothing to fetch (local files)."""
-        return None
+        """Nothing to download: only check that the three files are there, before any training starts."""
+        self.paths()
 
     def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
         return {split: read_conll(p, labels, self.columns) for split, p in self.paths().items()}
 
 
 class ConllSynthetic:
-    """The embedded default: generated CoNLL-2003-format files, cached in `dir`, read like real files.
+    """The embedded default: generated CoNLL-2003-format files, cached under `dir`, read like real files.
 
-    Files are regenerated when `params.json` in `dir` differs from this configuration. The difficulty
-    knobs are documented in `labelsmooth.data.synthetic_conll.Knobs`.
+    The three files (eng.train / eng.testa / eng.testb, 2 columns `token NER`) live in `dir/<hash>/`, one
+    folder per set of generation parameters (see `labelsmooth.data.cache`), so runs with other `data.*`
+    values never share files. The difficulty knobs are documented in `synthetic_conll.Knobs`.
     """
+
+    FILES = {"train": "eng.train", "val": "eng.testa", "test": "eng.testb"}
 
     def __init__(
         self,
@@ -202,35 +221,29 @@ class ConllSynthetic:
         self.dir = Path(dir)
         self.sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.seed = seed
-        self.files = ConllFiles(str(self.dir))
 
     def params(self) -> dict:
-        return {"version": GENERATOR_VERSION, "seed": self.seed, **self.sizes, **self.knobs.as_dict()}
+        """Everything the files depend on: the cache key."""
+        sizes = {f"n_{split}": n for split, n in self.sizes.items()}
+        head = {"generator": "conll_synthetic", "version": GENERATOR_VERSION, "seed": self.seed}
+        return head | sizes | self.knobs.as_dict()
 
-    def ensure_files(self) -> dict[str, Path]:
-        """Generate the three files unless `dir` already holds them for the same parameters."""
-        params_file = self.dir / "params.json"
-        paths = {split: self.dir / name for split, name in self.files.files.items()}
-        cached = params_file.is_file() and json.loads(params_file.read_text()) == self.params()
-        if cached and all(p.is_file() for p in paths.values()):
-            return paths
-        self.dir.mkdir(parents=True, exist_ok=True)
-        params_file.unlink(missing_ok=True)  # files and params must never disagree, even if we crash below
-        for split, p in paths.items():
+    def _build(self, folder: Path) -> None:
+        for split, name in self.FILES.items():
             sentences = generate_conll(self.sizes[split], self.seed, split=split, **self.knobs.as_dict())
-            tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")
-            write_conll_file(tmp, sentences)
-            os.replace(tmp, p)  # atomic, so a parallel job never reads half a file
-        params_file.write_text(json.dumps(self.params(), indent=1, sort_keys=True) + "\n")
-        return paths
+            write_conll_file(folder / name, sentences)
 
-    def prepare(self) -> None:
-        """Once per node, before `load` on every rank: write the cached files."""
-        self.ensure_files()
+    def prepare(self) -> Path:
+        """Generate the files unless cached; the folder holding them."""
+        return cached_dir(self.dir, self.params(), self._build)
+
+    def paths(self) -> dict[str, Path]:
+        """Each split's CoNLL file (generated first if need be)."""
+        folder = self.prepare()
+        return {split: folder / name for split, name in self.FILES.items()}
 
     def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
-        self.ensure_files()
-        return self.files.load(labels)
+        return {split: read_conll(p, labels, columns=2) for split, p in self.paths().items()}
 
 
 class ConllHub:
@@ -249,18 +262,21 @@ class ConllHub:
         self.name = name
         self.revision = revision
 
-    def prepare(self) -> None:
-        """Once per node, before `load` on every rank: the datasets library caches its own downloads."""
-        return None
-
-    def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
+    def _dataset(self):
         try:
             import datasets
         except ImportError as e:
             raise ImportError(
                 "data=conll_hub needs the optional dependency: pip install 'labelsmooth[hub]'"
             ) from e
-        ds = datasets.load_dataset(self.name, revision=self.revision)
+        return datasets.load_dataset(self.name, revision=self.revision)
+
+    def prepare(self) -> None:
+        """Download into the Hugging Face cache (the only step that needs the network)."""
+        self._dataset()
+
+    def load(self, labels: Sequence[str]) -> dict[str, list[Sentence]]:
+        ds = self._dataset()  # from the HF cache after prepare()
         out = {}
         for split, hub_split in self.HUB_SPLITS.items():
             if hub_split not in ds:

@@ -1,4 +1,8 @@
-"""Image data: scikit-learn's bundled digits (the offline default), MNIST and GTSRB via torchvision."""
+"""Image data: scikit-learn's bundled digits (the offline default), MNIST and GTSRB via torchvision.
+
+Like the text sources, each has `prepare()` (download; once per node, from Lightning's `prepare_data`) and
+`load()` (read only: it never downloads, so DDP ranks cannot race on a half-downloaded archive).
+"""
 
 from __future__ import annotations
 
@@ -50,8 +54,7 @@ class Digits:
         self.num_classes = num_classes
 
     def prepare(self) -> None:
-        """Once per node, before `load` on every rank: nothing to fetch."""
-        return None
+        """Nothing to download: the digits ship with scikit-learn."""
 
     def load(self) -> Splits:
         from sklearn.datasets import load_digits
@@ -92,7 +95,7 @@ class TorchvisionImages:
         self.num_classes = num_classes
         self.class_names = [str(c) for c in range(num_classes)]
 
-    def _dataset(self, train: bool):
+    def _dataset(self, train: bool, download: bool):
         from torchvision import datasets, transforms  # optional dependency: pip install 'labelsmooth[hub]'
 
         tf = transforms.Compose(
@@ -104,18 +107,24 @@ class TorchvisionImages:
         )
         root = Path(self.dir)
         if self.name == "mnist":
-            return datasets.MNIST(root, train=train, transform=tf, download=True)
-        return datasets.GTSRB(root, split="train" if train else "test", transform=tf, download=True)
+            return datasets.MNIST(root, train=train, transform=tf, download=download)
+        return datasets.GTSRB(root, split="train" if train else "test", transform=tf, download=download)
+
+    def prepare(self) -> None:
+        """Download both official splits into `dir` (a no-op when they are there)."""
+        for train in (True, False):
+            self._dataset(train, download=True)
 
     def _tensors(self, train: bool) -> tuple[Tensor, Tensor]:
-        data = self._dataset(train)
+        try:
+            data = self._dataset(train, download=False)
+        except RuntimeError as err:  # torchvision's "Dataset not found", raised only without download
+            raise FileNotFoundError(
+                f"data.dir={self.dir}: no {self.name} data there ({err}); prepare() downloads it"
+            ) from err
         loader = torch.utils.data.DataLoader(data, batch_size=1024)
         xs, ys = zip(*((x.flatten(1), y) for x, y in loader), strict=True)
         return torch.cat(xs), torch.cat(ys).long()
-
-    def prepare(self) -> None:
-        """Once per node, before `load` on every rank: downloads happen in load (torchvision caches them)."""
-        return None
 
     def load(self) -> Splits:
         x, y = self._tensors(train=True)

@@ -1,19 +1,20 @@
 """SQuAD 2.0: reading and validating the official JSON, and the synthetic, file and hub sources.
 
-Every source has `load() -> {"train", "val", "test"} -> list[QAExample]` and `official(split)`, the raw
-SQuAD JSON (a path, or a dict for the hub) that the official metric scores that split against.
+Every source has `prepare()` (generate or download; once per node, from Lightning's `prepare_data`),
+`load() -> {"train", "val", "test"} -> list[QAExample]` (read only; the synthetic source prepares itself
+when its cache is cold) and `official(split)`, the raw SQuAD JSON (a path, or a dict for the hub) that the
+official metric scores that split against.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelsmooth.data.synthetic_squad import generate_squad
+from labelsmooth.data.cache import cached_dir
+from labelsmooth.data.synthetic_squad import GENERATOR_VERSION, Knobs, generate_squad
 
 SPLITS = ("train", "val", "test")
 
@@ -50,7 +51,8 @@ def _get(node: Any, key: str, kind: type | tuple[type, ...], where: str, path: A
 def parse_squad(dataset: Any, path: str | Path = "<json>", check_answers: bool = True) -> list[QAExample]:
     """Examples of a SQuAD 2.0 dict, checking its structure and (with check_answers) every answer_start.
 
-    Errors name the file and JSON path (`data[3].paragraphs[0]: missing key 'qas'`) or the question id.
+    Errors name the file and JSON path (`data[3].paragraphs[0]: missing key 'qas'`) or the question id;
+    a dataset without any question is an error too (its scores would be 0/0).
     """
     examples: list[QAExample] = []
     seen: set[str] = set()
@@ -82,6 +84,8 @@ def parse_squad(dataset: Any, path: str | Path = "<json>", check_answers: bool =
                     state = "has answers" if answers else "has no answers"
                     raise ValueError(f"{path}: question {qid}: is_impossible={impossible} but it {state}")
                 examples.append(QAExample(qid, title, context, question, answers))
+    if not examples:
+        raise ValueError(f"{path}: no questions (expected at least one entry in data[].paragraphs[].qas)")
     return examples
 
 
@@ -110,22 +114,13 @@ def to_squad_json(examples: list[QAExample]) -> dict:
     return {"version": "v2.0", "data": [{"title": t, "paragraphs": ps} for t, ps in articles.items()]}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so parallel sweep jobs never read a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class SquadSynthetic:
-    """Embedded default: deterministic SQuAD-2.0 JSON written once into `dir`, read back like real files.
+    """Embedded default: deterministic SQuAD-2.0 JSON files, cached under `dir`, read back like real files.
 
-    train/val/test are independent draws (different seeds), so test is a held-out synthetic split. The
-    difficulty knobs are those of `generate_squad`; files are rewritten whenever any parameter changes.
+    train/val/test.json live in `dir/<hash>/`, one folder per set of generation parameters (see
+    `labelsmooth.data.cache`). The splits are independent draws (different seeds), so test is a held-out
+    synthetic split. The difficulty knobs are documented in `synthetic_squad.Knobs`.
     """
-
-    GENERATOR_VERSION = 4  # bump when generate_squad changes, so cached files are rewritten
 
     def __init__(
         self,
@@ -134,59 +129,43 @@ class SquadSynthetic:
         n_paragraphs_val: int,
         n_paragraphs_test: int,
         seed: int,
-        unanswerable: float = 0.35,
-        distractors: float = 0.5,
-        filler: int = 3,
-        coreference: float = 0.3,
+        unanswerable: float = Knobs.unanswerable,
+        distractors: float = Knobs.distractors,
+        filler: int = Knobs.filler,
+        coreference: float = Knobs.coreference,
     ) -> None:
-        shares = {"unanswerable": unanswerable, "distractors": distractors, "coreference": coreference}
-        for key, value in shares.items():
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"data.{key}={value}: expected a value in [0, 1]")
-        if filler < 0:
-            raise ValueError(f"data.filler={filler}: expected a count >= 0")
-        sizes = {"train": n_paragraphs_train, "val": n_paragraphs_val, "test": n_paragraphs_test}
-        for split, n in sizes.items():
+        self.knobs = Knobs(unanswerable, distractors, filler, coreference)  # validates the ranges
+        self.sizes = {"train": n_paragraphs_train, "val": n_paragraphs_val, "test": n_paragraphs_test}
+        for split, n in self.sizes.items():
             if n < 1:
                 raise ValueError(f"data.n_paragraphs_{split}={n}: expected at least 1")
         self.dir = Path(dir)
-        self.sizes = sizes
         self.seed = seed
-        self.knobs = {
-            "unanswerable": unanswerable,
-            "distractors": distractors,
-            "filler": filler,
-            "coreference": coreference,
-        }
 
-    def _params(self, split: str) -> dict:
-        return {
-            "generator": self.GENERATOR_VERSION,
-            "n_paragraphs": self.sizes[split],
-            "seed": self.seed * 3 + SPLITS.index(split),  # distinct draws per split
-        } | self.knobs
+    def params(self) -> dict:
+        """Everything the files depend on: the cache key."""
+        sizes = {f"n_paragraphs_{split}": n for split, n in self.sizes.items()}
+        head = {"generator": "squad_synthetic", "version": GENERATOR_VERSION, "seed": self.seed}
+        return head | sizes | self.knobs.as_dict()
+
+    def _build(self, folder: Path) -> None:
+        for index, split in enumerate(SPLITS):
+            seed = self.seed * 3 + index  # distinct draws per split
+            dataset = generate_squad(self.sizes[split], seed, **self.knobs.as_dict())
+            (folder / f"{split}.json").write_text(json.dumps(dataset), encoding="utf-8")
+
+    def prepare(self) -> Path:
+        """Generate the files unless cached; the folder holding them."""
+        return cached_dir(self.dir, self.params(), self._build)
 
     def official(self, split: str) -> Path:
         """The split's SQuAD 2.0 JSON file (what `python -m labelsmooth.metrics.squad_v2` scores against)."""
-        return self.dir / f"{split}.json"
-
-    def prepare(self) -> None:
-        """Once per node, before `load` on every rank: write the cached files."""
-        self.load()
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r}: expected one of {SPLITS}")
+        return self.prepare() / f"{split}.json"
 
     def load(self) -> dict[str, list[QAExample]]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        out = {}
-        for split in SPLITS:
-            path, params_path = self.official(split), self.dir / f"{split}.params.json"
-            params = self._params(split)
-            fresh = path.is_file() and params_path.is_file() and json.loads(params_path.read_text()) == params
-            if not fresh:
-                args = {k: v for k, v in params.items() if k != "generator"}
-                _write_atomic(path, json.dumps(generate_squad(**args)))
-                _write_atomic(params_path, json.dumps(params))  # last: its presence means the data is whole
-            out[split] = read_squad(path)
-        return out
+        return {split: read_squad(self.official(split)) for split in SPLITS}
 
 
 class SquadFiles:
@@ -218,8 +197,7 @@ class SquadFiles:
         return self.dir / self.files[split]
 
     def prepare(self) -> None:
-        """Once per node, before `load` on every rank: nothing to fetch (local files)."""
-        return None
+        """Nothing to download: the constructor has already checked that the files exist."""
 
     def load(self) -> dict[str, list[QAExample]]:
         val = read_squad(self.official("val"))
@@ -243,14 +221,21 @@ class SquadHub:
             raise RuntimeError(f"data.name={self.name}: call load() before official({split!r})")
         return self._json[split]
 
+    def _dataset(self):
+        try:
+            from datasets import load_dataset  # optional dependency, only for this source
+        except ImportError as e:
+            raise ImportError(
+                "data=squad_hub needs the optional dependency: pip install 'labelsmooth[hub]'"
+            ) from e
+        return load_dataset(self.name)
+
     def prepare(self) -> None:
-        """Once per node, before `load` on every rank: the datasets library caches its own downloads."""
-        return None
+        """Download into the Hugging Face cache (the only step that needs the network)."""
+        self._dataset()
 
     def load(self) -> dict[str, list[QAExample]]:
-        from datasets import load_dataset  # optional dependency, only for this source
-
-        data = load_dataset(self.name)
+        data = self._dataset()  # from the HF cache after prepare()
         for split, hub_split in (("train", "train"), ("val", "validation")):
             rows = data[hub_split]
             columns = zip(

@@ -12,6 +12,35 @@ from __future__ import annotations
 
 import random
 import string
+from dataclasses import asdict, dataclass
+
+# Bump when generate_squad's output changes, so cached files are rewritten.
+GENERATOR_VERSION = 4
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Difficulty knobs of the synthetic SQuAD data; the one place their defaults are written.
+
+    conf/data/squad_synthetic.yaml repeats them as config keys (Hydra needs a key to exist to override
+    it); tests/test_data_config.py checks that the two agree.
+    """
+
+    unanswerable: float = 0.35  # share of each firm's facts left out (those questions have no answer)
+    distractors: float = 0.5  # chance of each of up to two more firms per paragraph
+    filler: int = 3  # sentences about other people, places, years and numbers
+    coreference: float = 0.3  # chance that a later sentence says "it" / "the company" for the firm
+
+    def __post_init__(self) -> None:
+        for key in ("unanswerable", "distractors", "coreference"):
+            value = getattr(self, key)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"data.{key}={value}: expected a value in [0, 1]")
+        if self.filler < 0:
+            raise ValueError(f"data.filler={self.filler}: expected a count >= 0")
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
 
 
 def _words(text: str) -> list[str]:
@@ -244,18 +273,17 @@ def _paragraph(
 def generate_squad(
     n_paragraphs: int,
     seed: int,
-    unanswerable: float = 0.35,
-    distractors: float = 0.5,
-    filler: int = 3,
-    coreference: float = 0.3,
+    unanswerable: float = Knobs.unanswerable,
+    distractors: float = Knobs.distractors,
+    filler: int = Knobs.filler,
+    coreference: float = Knobs.coreference,
 ) -> dict:
     """A SQuAD 2.0 dataset dict of `n_paragraphs` paragraphs; the same arguments give the same data.
 
-    unanswerable: share of each firm's facts left out (every fact is asked about, so about this share of
-    the fact questions has no answer); distractors: chance of each of up to two more firms per paragraph;
-    filler: sentences about other people, places, years and numbers; coreference: chance that a firm's
-    later sentence says "it" / "the company" instead of its name.
+    The knobs are those of `Knobs` (every fact is asked about, so about `unanswerable` of the fact
+    questions have no answer).
     """
+    Knobs(unanswerable, distractors, filler, coreference)  # validates the ranges
     rng = random.Random(seed)
     data = []
     for i in range(n_paragraphs):

@@ -11,6 +11,10 @@ na_prob_thresh counts as predicted unanswerable; best_* sweep the threshold over
 (stable) order. A missing prediction is reported as `Missing prediction for <qid>` and then, where the
 official script dies with a KeyError, we raise one clear error. The precision-recall plots of
 `--out-image-dir` are not reproduced.
+
+Unlike the official script, the command checks its inputs first: the prediction file must map question
+ids to strings and the na-prob file question ids to numbers in [0, 1] (an na_prob of 1.7 or NaN would
+silently change `exact`); a violation exits non-zero with one line naming the file and the question.
 """
 
 from __future__ import annotations
@@ -170,6 +174,53 @@ def squad_v2_scores(
     return out
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _show(value: Any) -> str:
+    """A JSON value as it appears in the file, cut short (an error message stays one readable line)."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_predictions(predictions: Any, where: str = "predictions") -> dict[str, str]:
+    """`predictions` if it is a JSON object of question id → answer string ('' = no answer); else one line."""
+    if not isinstance(predictions, dict):
+        raise ValueError(
+            f"{where}: expected an object of question id -> answer string, got {_json_type(predictions)}"
+        )
+    for qid, text in predictions.items():
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{where}: question {qid}: prediction {_show(text)} is {_json_type(text)}; "
+                "expected a string ('' for no answer)"
+            )
+    return predictions
+
+
+def check_na_probs(na_probs: Any, where: str = "na_probs") -> dict[str, float]:
+    """`na_probs` if it is a JSON object of question id → number in [0, 1]; else one line naming the id.
+
+    Booleans are rejected (JSON true is no probability) and so is NaN (it compares false with everything,
+    so it would quietly count as "answer").
+    """
+    if not isinstance(na_probs, dict):
+        raise ValueError(
+            f"{where}: expected an object of question id -> number in [0, 1], got {_json_type(na_probs)}"
+        )
+    for qid, prob in na_probs.items():
+        is_number = isinstance(prob, (int, float)) and not isinstance(prob, bool)
+        if not (is_number and 0.0 <= prob <= 1.0):  # NaN fails the range test
+            raise ValueError(f"{where}: question {qid}: na_prob {_show(prob)} is not a number in [0, 1]")
+    return na_probs
+
+
 def _read_json(path: str, what: str) -> Any:
     file = Path(path)
     if not file.is_file():
@@ -196,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     na_probs = _read_json(args.na_prob_file, "na-prob") if args.na_prob_file else None
     try:
         examples = parse_squad(dataset, args.data_file, check_answers=False)
+        check_predictions(predictions, args.pred_file)
+        if na_probs is not None:
+            check_na_probs(na_probs, args.na_prob_file)
         out = squad_v2_scores(examples, predictions, na_probs, args.na_prob_thresh)
     except ValueError as err:
         raise SystemExit(str(err)) from err

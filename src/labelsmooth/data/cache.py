@@ -1,0 +1,78 @@
+"""Build-once folders keyed by their parameters: the cache of every generated or derived data set.
+
+`cached_dir(root, params, build)` returns `root/<key>/`, where `<key>` is a hash of `params` (which should
+name the generator and its version). The folder is built at most once per key, whoever asks first:
+
+- different parameters give different folders, so jobs sweeping `data.*` never share or overwrite files;
+- the build writes into a temporary folder beside the final one, `params.json` goes in last, and one
+  `os.rename` publishes the whole folder, so a folder named `<key>` is always complete — a crash (or a
+  kill) mid-build leaves only a `.<key>.tmp-*` folder, which the next build of that key removes;
+- builders of one key take a `filelock.FileLock` (`root/.<key>.lock`), so parallel jobs and DDP ranks on
+  one node wait for the first one instead of building the same files twice.
+
+Any parameters and any build function will do: the synthetic CoNLL and SQuAD sources use it for their
+splits, and a data module can cache encoded features under (data params, tokenizer, max_length, stride).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+PARAMS_FILE = "params.json"
+
+
+def cache_key(params: Mapping[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the canonical JSON of `params` (key order does not matter)."""
+    try:
+        canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"cache parameters {params!r}: expected plain JSON values ({err})") from err
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _checked(folder: Path, params: Mapping[str, Any]) -> Path:
+    """`folder`, after checking that its params.json is `params` (an edited cache or a hash collision)."""
+    stored = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+    if stored != json.loads(json.dumps(params)):  # compare as JSON: tuples and lists are one thing there
+        raise ValueError(
+            f"{folder / PARAMS_FILE}: holds other parameters than requested ({stored} != {dict(params)}); "
+            "delete that folder to rebuild it"
+        )
+    return folder
+
+
+def cached_dir(root: str | Path, params: Mapping[str, Any], build: Callable[[Path], None]) -> Path:
+    """The complete folder `root/<cache_key(params)>`, calling `build(folder)` to fill it if it is missing.
+
+    `build` writes its files into the (empty, temporary) folder it is given; if it raises, nothing is
+    published and the error propagates.
+    """
+    root = Path(root)
+    folder = root / cache_key(params)
+    if folder.is_dir():  # published by rename, hence complete: no lock needed to read it
+        return _checked(folder, params)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{folder.name}.lock")):
+        if folder.is_dir():  # another process built it while we waited for the lock
+            return _checked(folder, params)
+        # Leftovers of a builder of this key that died: every builder holds the lock, so none is running.
+        for stale in root.glob(f".{folder.name}.tmp-*"):
+            shutil.rmtree(stale)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}.tmp-"))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the published cache is readable like any data folder
+        try:
+            build(tmp)
+            (tmp / PARAMS_FILE).write_text(json.dumps(dict(params), indent=1, sort_keys=True) + "\n")
+            tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # best effort; a leftover is removed by the next build
+            raise
+    return folder
