@@ -46,6 +46,11 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self._skip = 0
 
+    @property
+    def sampler(self) -> EpochBatchSampler:
+        # Lightning calls `set_epoch` on `loader.batch_sampler.sampler` before each epoch: that is us.
+        return self
+
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning before each epoch: the epoch seeds the order."""
         self.epoch = epoch

@@ -65,12 +65,14 @@ class ExactResume(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored = state_dict["rng"]
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After the restore and before the first batch is fetched (Lightning calls no on_train_epoch_start
+        # for the epoch it resumes inside).
         if self._restored is None:
             return
         done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        if done == 0:
-            return  # resumed at an epoch boundary: the epoch starts from its first batch anyway
+        if not 0 < done < trainer.num_training_batches:
+            return  # resumed at an epoch boundary: the next epoch starts from its first batch anyway
         sampler = getattr(trainer.train_dataloader, "batch_sampler", None)
         if not callable(getattr(sampler, "skip", None)):
             raise RuntimeError(

@@ -72,7 +72,10 @@ class SplitDataModule(pl.LightningDataModule):
         dataset = self.dataset(split)
         size = self.batch_size if train else self.eval_batch_size
         sampler = EpochBatchSampler(len(dataset), size, train, self.seed, self.lengths(split))
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn)
+        # Its own generator: a loader draws a seed whenever an iterator starts, which must not move the
+        # global RNG (dropout's), or a run resumed at an epoch boundary would see other dropout masks.
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn, generator=generator)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
