@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from labelsmooth.smoothing.base import Smoothing
 from labelsmooth.smoothing.targets import Batch, gaussian_pointer, gaussian_tags, onehot, plus_gold, uniform
-from labelsmooth.smoothing.teacher import device_of, load_teacher, resolve_teacher
+from labelsmooth.smoothing.teacher import device_of, load_teacher, read_teacher
 from labelsmooth.smoothing.terms import distillation_kl, entropy, masked_logits
 
 
@@ -112,8 +112,8 @@ class ConfidencePenalty(Smoothing):
 class Distillation(Smoothing):
     """loss = (1-w)·CE(q, p) + w·T²·KL(softmax(z_t/T) ‖ softmax(z/T)), frozen teacher (Hinton et al.).
 
-    `teacher` (a .ckpt file or a run directory) is resolved here, when the config is instantiated; the
-    teacher module is loaded by `attach`, once the student's task is known.
+    `teacher` (a .ckpt file or a finished run directory) is read and checked here, when the config is
+    instantiated; the teacher module is loaded by `attach`, once the student's task is known.
     """
 
     def __init__(
@@ -121,9 +121,11 @@ class Distillation(Smoothing):
     ) -> None:
         self.temperature = _positive("temperature", temperature)
         self.weight = _unit("weight", weight)
+        base = _base(base)  # the cheap checks first, then the checkpoint file
         self.teacher = str(teacher) if teacher is not None else None
-        self.checkpoint = resolve_teacher(teacher)
-        self.base = _base(base)
+        self._source = read_teacher(teacher)
+        self.checkpoint = self._source.path
+        self.base = base
         # A plain list, not a submodule: the teacher never joins the student's parameters or state_dict.
         self._loaded: list[nn.Module] = []
 
@@ -140,7 +142,7 @@ class Distillation(Smoothing):
     def attach(self, module_cls: type, task_name: str, device: Any) -> None:
         """Load the teacher checkpoint as `module_cls`, after checking it was trained on `task_name`."""
         if not self._loaded:
-            self._loaded.append(load_teacher(self.checkpoint, module_cls, task_name, device))
+            self._loaded.append(load_teacher(self._source, module_cls, task_name, device))
 
     def teacher_logits(self, batch: Any) -> list[Tensor]:
         """The frozen teacher's logits for every head of `batch` (no gradient)."""
