@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_bench_smoothing_reports_every_loss_against_its_reference():
     cmd = [sys.executable, "benchmarks/bench_smoothing.py", "--rounds", "3", "--inner", "1", "--no-minilm"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300).stdout

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import pytest
@@ -27,10 +28,11 @@ from labelsmooth.smoothing import (
 
 @dataclass
 class Spec:
-    """A config object in the hyper-parameters, like the tasks' model specs (not weights-only loadable)."""
+    """A model spec like the tasks' (labelsmooth.specs): a dataclass, kept as a plain dict in hparams."""
 
     n_in: int = 4
     sizes: list[int] = field(default_factory=lambda: [3])
+    pretrained: bool = True
 
 
 class ToyModule(pl.LightningModule):
@@ -38,10 +40,12 @@ class ToyModule(pl.LightningModule):
 
     task_name: ClassVar[str] = "toy"
 
-    def __init__(self, spec: Spec | None = None, optimizer: Any = None) -> None:
+    def __init__(self, model: Spec | dict | None = None, optimizer: Any = None) -> None:
         super().__init__()
-        spec = spec or Spec()
-        self.save_hyperparameters(ignore=["optimizer"])
+        # As the tasks do (as_spec / as_config): plain data in hparams, so the checkpoint is weights-only.
+        spec = Spec(**model) if isinstance(model, dict) else model or Spec()
+        self.save_hyperparameters(ignore=["optimizer", "model"])
+        self.hparams["model"] = asdict(spec)
         self.layer = nn.Linear(spec.n_in, spec.sizes[0])
         self.smoothing = NoSmoothing()
 
@@ -111,10 +115,12 @@ def test_callback_logs_stats_and_advances_the_cp_warmup(tmp_path):
 
 
 def save_teacher(module_cls: type, tmp_path, name: str) -> str:
+    """A finished teacher run: checkpoints/best.ckpt, then metrics.json (written last, as run.py does)."""
     teacher = module_cls(Spec())
     trainer = fit(teacher, [], tmp_path / name, steps=3)
     path = tmp_path / name / "checkpoints" / "best.ckpt"
     trainer.save_checkpoint(path)
+    (tmp_path / name / "metrics.json").write_text(json.dumps({"val/acc": 0.5}))
     return str(path)
 
 
@@ -128,7 +134,7 @@ def test_kd_teacher_is_loaded_frozen_and_kept_out_of_the_student(tmp_path):
     teacher = kd.teacher_module
     assert isinstance(teacher, ToyModule) and teacher is not student
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
-    saved = torch.load(ckpt, weights_only=False)["state_dict"]
+    saved = torch.load(ckpt, weights_only=True)["state_dict"]
     for key, value in teacher.state_dict().items():
         assert torch.equal(value, saved[key]), f"teacher weight {key} changed during distillation"
     assert set(student.state_dict()) == fresh_keys
@@ -144,7 +150,8 @@ def test_kd_teacher_is_loaded_frozen_and_kept_out_of_the_student(tmp_path):
 def test_run_directory_falls_back_to_last_ckpt(tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    last.touch()
+    torch.save({"task_name": "toy", "state_dict": {}}, last)
+    (tmp_path / "run" / "metrics.json").write_text("{}")
     assert Distillation(2.0, 0.5, str(tmp_path / "run")).checkpoint == last
     with pytest.raises(ValueError, match="has no checkpoints/best.ckpt or last.ckpt"):
         Distillation(2.0, 0.5, str(tmp_path))
@@ -174,3 +181,12 @@ def test_callback_wants_a_smoothing_and_the_dict_contract(tmp_path):
 
     with pytest.raises(ValueError, match="expected a dict with 'loss', 'nll' and 'stats'"):
         fit(LossOnly(), [SmoothingCallback(LabelSmoothing(0.1))], tmp_path, steps=1)
+
+
+def test_a_teacher_is_rebuilt_without_pretrained_weights(tmp_path):
+    ckpt = save_teacher(ToyModule, tmp_path, "teacher_run")
+    assert torch.load(ckpt, weights_only=True)["hyper_parameters"]["model"]["pretrained"] is True
+    kd = Distillation(2.0, 0.5, ckpt)
+    kd.attach(ToyModule, "toy", torch.device("cpu"))
+    # The state_dict overwrites the weights anyway: the teacher must not fetch or read pretrained ones.
+    assert kd.teacher_module.hparams["model"] == {"n_in": 4, "sizes": [3], "pretrained": False}

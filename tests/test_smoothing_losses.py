@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labelsmooth.constants import CLS_INDEX, IGNORE_INDEX
 from labelsmooth.smoothing import (
-    CLS_INDEX,
-    IGNORE_INDEX,
     ConfidencePenalty,
     Distillation,
     GaussianLabelSmoothing,
@@ -24,7 +23,8 @@ SETTINGS = settings(max_examples=50, deadline=None)
 @pytest.fixture(scope="module")
 def teacher_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("teacher") / "teacher.ckpt"
-    path.touch()  # construction only checks that the checkpoint exists
+    # Construction reads only the metadata; these tests feed their own teacher logits.
+    torch.save({"task_name": "toy", "state_dict": {}}, path)
     return str(path)
 
 
@@ -99,7 +99,7 @@ def test_ls_matches_torch_cross_entropy_with_label_smoothing(seed, n, k, alpha, 
     if ignore:
         target[torch.rand(n, generator=gen) < 0.4] = IGNORE_INDEX
         target[0] = 0  # at least one valid item (torch's mean over none is NaN)
-    ours = LabelSmoothing(alpha).loss(logits, target)
+    ours = LabelSmoothing(alpha).compute(logits, target, with_stats=False).loss
     theirs = F.cross_entropy(logits, target, label_smoothing=alpha)
     torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-6)
 
@@ -122,6 +122,17 @@ def test_switched_off_equals_plain_cross_entropy(teacher_file):
             out = smoothing.compute(logits, target, mask, kind, teacher_logits=teacher)
             torch.testing.assert_close(out.loss, plain, msg=f"{name} {kind}")
             torch.testing.assert_close(out.nll, plain)
+
+
+def test_compute_without_stats_gives_the_same_loss_and_no_statistics(teacher_file):
+    for name, smoothing, kind in cases(teacher_file):
+        logits, target, mask, _ = BATCHES[kind]()
+        teacher = teacher_for(name, logits)
+        full = smoothing.compute(logits, target, mask, kind, teacher_logits=teacher)
+        bare = smoothing.compute(logits, target, mask, kind, teacher_logits=teacher, with_stats=False)
+        assert torch.equal(bare.loss, full.loss), f"{name} {kind}"
+        assert bare.nll is None and bare.stats is None
+        assert full.nll is not None and set(full.stats) == {"target_entropy", "max_prob", "logit_gap"}
 
 
 def test_nll_and_stats_match_explicit_formulas():
@@ -153,23 +164,29 @@ def test_cp_lowers_the_loss_when_entropy_rises():
     peaky = torch.tensor([[0.6, 0.39, 0.01]]).log()
     target = torch.tensor([0])
     cp = ConfidencePenalty(1.0)
-    ce = NoSmoothing().loss(flat, target)
-    torch.testing.assert_close(ce, NoSmoothing().loss(peaky, target))
-    assert cp.loss(flat, target) < cp.loss(peaky, target) < ce
+    ce = NoSmoothing().compute(flat, target, with_stats=False).loss
+    torch.testing.assert_close(ce, NoSmoothing().compute(peaky, target, with_stats=False).loss)
+    assert (
+        cp.compute(flat, target, with_stats=False).loss
+        < cp.compute(peaky, target, with_stats=False).loss
+        < ce
+    )
     h = -(flat.exp() * flat).sum()
-    torch.testing.assert_close(cp.loss(flat, target), ce - h)
+    torch.testing.assert_close(cp.compute(flat, target, with_stats=False).loss, ce - h)
 
 
 def test_cp_warmup_is_linear():
     logits, target, mask, _ = pointer_batch()
     cp = ConfidencePenalty(2.0, warmup_steps=8)
-    ce = NoSmoothing().loss(logits, target, mask, "pointer")
+    ce = NoSmoothing().compute(logits, target, mask, "pointer", with_stats=False).loss
     p = logits.masked_fill(~mask, -1e9).softmax(-1)
     h = -(p * p.clamp(min=1e-30).log()).sum(-1).mean()
     for step, beta in [(0, 0.0), (2, 0.5), (4, 1.0), (6, 1.5), (8, 2.0), (100, 2.0)]:
         cp.step(step)
         assert cp.current() == {"beta": pytest.approx(beta)}
-        torch.testing.assert_close(cp.loss(logits, target, mask, "pointer"), ce - beta * h)
+        torch.testing.assert_close(
+            cp.compute(logits, target, mask, "pointer", with_stats=False).loss, ce - beta * h
+        )
     assert ConfidencePenalty(2.0).current() == {"beta": 2.0}
 
 
@@ -182,7 +199,11 @@ def explicit_kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float
 def test_kd_with_weight_one_is_cross_entropy_to_the_teacher_minus_its_entropy(teacher_file):
     logits, target, _, _ = classes_batch()
     teacher = teacher_for("kd", logits)
-    loss = Distillation(1.0, 1.0, teacher_file).loss(logits, target, teacher_logits=teacher)
+    loss = (
+        Distillation(1.0, 1.0, teacher_file)
+        .compute(logits, target, teacher_logits=teacher, with_stats=False)
+        .loss
+    )
     valid = target != IGNORE_INDEX
     pt = teacher.softmax(-1)[valid]
     cross = -(pt * logits.log_softmax(-1)[valid]).sum(-1)
@@ -197,7 +218,9 @@ def test_kd_scales_the_kl_by_t_squared(teacher_file):
     for temperature in (0.5, 3.0):
         kd = Distillation(temperature, 1.0, teacher_file)
         expected = temperature**2 * explicit_kl(teacher, logits, temperature)[valid].mean()
-        torch.testing.assert_close(kd.loss(logits, target, teacher_logits=teacher), expected)
+        torch.testing.assert_close(
+            kd.compute(logits, target, teacher_logits=teacher, with_stats=False).loss, expected
+        )
     # Hinton et al.: with T² the gradient stays put as T grows, ≈ (z - z_t)/(K·N) for centred logits.
     gen = torch.Generator().manual_seed(3)
     z, zt = torch.randn(2, 6, 5, generator=gen, dtype=torch.float64)
@@ -206,7 +229,9 @@ def test_kd_scales_the_kl_by_t_squared(teacher_file):
     grads = []
     for temperature in (1000.0, 2000.0):
         zz = z.clone().requires_grad_(True)
-        Distillation(temperature, 1.0, teacher_file).loss(zz, target, teacher_logits=zt).backward()
+        Distillation(temperature, 1.0, teacher_file).compute(
+            zz, target, teacher_logits=zt, with_stats=False
+        ).loss.backward()
         grads.append(zz.grad)
     # Without T² the two would differ by a factor 2 and both be ~T times smaller.
     torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-4)
@@ -216,24 +241,33 @@ def test_kd_scales_the_kl_by_t_squared(teacher_file):
 def test_kd_masks_the_teacher_like_the_student(teacher_file):
     logits, target, mask, _ = pointer_batch()
     teacher = teacher_for("kd", logits)
-    loss = Distillation(2.0, 1.0, teacher_file).loss(logits, target, mask, "pointer", teacher_logits=teacher)
+    loss = (
+        Distillation(2.0, 1.0, teacher_file)
+        .compute(logits, target, mask, "pointer", teacher_logits=teacher, with_stats=False)
+        .loss
+    )
     kl = [explicit_kl(t[m], s[m], 2.0) for t, s, m in zip(teacher, logits, mask, strict=True)]
     torch.testing.assert_close(loss, 4.0 * torch.stack(kl).mean())
     # Whatever the teacher says about masked positions does not matter.
     noisy = teacher.masked_fill(~mask, 50.0)
     torch.testing.assert_close(
-        Distillation(2.0, 1.0, teacher_file).loss(logits, target, mask, "pointer", teacher_logits=noisy), loss
+        Distillation(2.0, 1.0, teacher_file)
+        .compute(logits, target, mask, "pointer", teacher_logits=noisy, with_stats=False)
+        .loss,
+        loss,
     )
 
 
 def test_kd_needs_teacher_logits_and_others_refuse_them(teacher_file):
     logits, target, _, _ = classes_batch()
     with pytest.raises(ValueError, match="teacher_logits required"):
-        Distillation(2.0, 0.5, teacher_file).loss(logits, target)
+        Distillation(2.0, 0.5, teacher_file).compute(logits, target, with_stats=False)
     with pytest.raises(ValueError, match="uses no teacher"):
-        LabelSmoothing(0.1).loss(logits, target, teacher_logits=logits)
+        LabelSmoothing(0.1).compute(logits, target, teacher_logits=logits, with_stats=False)
     with pytest.raises(ValueError, match="expected the student's"):
-        Distillation(2.0, 0.5, teacher_file).loss(logits, target, teacher_logits=logits[:, :3])
+        Distillation(2.0, 0.5, teacher_file).compute(
+            logits, target, teacher_logits=logits[:, :3], with_stats=False
+        )
 
 
 # --- reductions ---------------------------------------------------------------------------------------------
@@ -243,13 +277,13 @@ def test_padded_batch_equals_its_items_alone(teacher_file, name, kind):
     smoothing = all_smoothings(teacher_file)[name]
     logits, target, mask, lengths = BATCHES[kind]()
     teacher = teacher_for(name, logits)
-    batch_loss = smoothing.loss(logits, target, mask, kind, teacher_logits=teacher)
+    batch_loss = smoothing.compute(logits, target, mask, kind, teacher_logits=teacher, with_stats=False).loss
     losses, weights = [], []
     for i, n in enumerate(lengths.tolist()):
         alone = (logits[i : i + 1, :n], target[i : i + 1, :n] if kind == "tags" else target[i : i + 1])
         m = None if mask is None else mask[i : i + 1, :n]
         t = None if teacher is None else teacher[i : i + 1, :n]
-        losses.append(smoothing.loss(*alone, m, kind, teacher_logits=t))
+        losses.append(smoothing.compute(*alone, m, kind, teacher_logits=t, with_stats=False).loss)
         weights.append(int((alone[1] != IGNORE_INDEX).sum()))
     weights = torch.tensor(weights, dtype=torch.float32)
     torch.testing.assert_close(batch_loss, (torch.stack(losses) * weights).sum() / weights.sum())
@@ -260,8 +294,10 @@ def test_classes_loss_is_the_mean_over_valid_items(teacher_file, name):
     smoothing = all_smoothings(teacher_file)[name]
     logits, target, _, _ = classes_batch()
     valid = (target != IGNORE_INDEX).nonzero().squeeze(-1).tolist()
-    alone = torch.stack([smoothing.loss(logits[i : i + 1], target[i : i + 1]) for i in valid])
-    torch.testing.assert_close(smoothing.loss(logits, target), alone.mean())
+    alone = torch.stack(
+        [smoothing.compute(logits[i : i + 1], target[i : i + 1], with_stats=False).loss for i in valid]
+    )
+    torch.testing.assert_close(smoothing.compute(logits, target, with_stats=False).loss, alone.mean())
 
 
 @pytest.mark.parametrize("name", ["none", "ls", "cp", "kd"])
@@ -280,7 +316,9 @@ def test_an_ignored_item_with_every_entry_masked_stays_finite(teacher_file, name
     assert (logits.grad[1] == 0).all()
     kept = [0, 2]
     t = None if teacher is None else teacher[kept]
-    alone = smoothing.loss(logits[kept], target[kept], mask[kept], "classes", teacher_logits=t)
+    alone = smoothing.compute(
+        logits[kept], target[kept], mask[kept], "classes", teacher_logits=t, with_stats=False
+    ).loss
     torch.testing.assert_close(out.loss, alone)
 
 
@@ -306,7 +344,7 @@ def test_values_at_masked_entries_change_nothing(teacher_file, name):
 
 def test_a_batch_of_only_ignored_items_has_zero_loss_and_gradient():
     logits = torch.randn(2, 3, requires_grad=True)
-    loss = LabelSmoothing(0.1).loss(logits, torch.full((2,), IGNORE_INDEX))
+    loss = LabelSmoothing(0.1).compute(logits, torch.full((2,), IGNORE_INDEX), with_stats=False).loss
     loss.backward()
     assert loss.item() == 0.0 and (logits.grad == 0).all()
 
@@ -319,7 +357,7 @@ def test_gradcheck_every_loss_and_kind_in_float64(teacher_file):
         z = logits.clone().requires_grad_(True)
 
         def fn(z, smoothing=smoothing, target=target, mask=mask, kind=kind, teacher=teacher):
-            return smoothing.loss(z, target, mask, kind, teacher_logits=teacher)
+            return smoothing.compute(z, target, mask, kind, teacher_logits=teacher, with_stats=False).loss
 
         assert torch.autograd.gradcheck(fn, (z,)), f"{name} {kind}"
         z.grad = None
@@ -337,11 +375,15 @@ def test_bf16_autocast_computes_the_loss_in_float32(teacher_file):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = logits @ weight  # a bf16 matmul, like a model's head under autocast
             assert low.dtype == torch.bfloat16
-            loss = smoothing.loss(low, target, mask, kind, teacher_logits=teacher)
+            loss = smoothing.compute(low, target, mask, kind, teacher_logits=teacher, with_stats=False).loss
         assert loss.dtype == torch.float32, name
-        exact = smoothing.loss(low.float(), target, mask, kind, teacher_logits=teacher)
+        exact = smoothing.compute(
+            low.float(), target, mask, kind, teacher_logits=teacher, with_stats=False
+        ).loss
         torch.testing.assert_close(loss, exact, msg=f"{name} {kind}: not computed in float32")
-        full = smoothing.loss(logits @ weight, target, mask, kind, teacher_logits=teacher)
+        full = smoothing.compute(
+            logits @ weight, target, mask, kind, teacher_logits=teacher, with_stats=False
+        ).loss
         torch.testing.assert_close(loss, full, atol=0.05, rtol=0.02)
 
 

@@ -1,21 +1,21 @@
-"""Output regularisers: targets (none, ls, gls), confidence penalty (cp), distillation (kd), the callback."""
+"""Output regularisers: targets (none, ls, gls), confidence penalty (cp), distillation (kd), the callback.
 
-from labelsmooth.constants import CLS_INDEX, IGNORE_INDEX
+Modules: smoothings.py (the classes), base.py (their shared plumbing), terms.py (the tensor terms),
+targets.py (target distributions q and input checks), teacher.py (kd checkpoints), callback.py.
+"""
+
+from labelsmooth.smoothing.base import LossOutput, Smoothing
 from labelsmooth.smoothing.callback import SmoothingCallback
-from labelsmooth.smoothing.losses import (
+from labelsmooth.smoothing.smoothings import (
     ConfidencePenalty,
     Distillation,
     GaussianLabelSmoothing,
     LabelSmoothing,
-    LossOutput,
     NoSmoothing,
-    Smoothing,
 )
 from labelsmooth.smoothing.targets import Head
 
 __all__ = [
-    "CLS_INDEX",
-    "IGNORE_INDEX",
     "ConfidencePenalty",
     "Distillation",
     "GaussianLabelSmoothing",

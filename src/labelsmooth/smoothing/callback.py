@@ -7,7 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from labelsmooth.smoothing.losses import Smoothing
+from labelsmooth.smoothing.base import Smoothing
 
 
 class SmoothingCallback(pl.Callback):
