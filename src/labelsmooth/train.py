@@ -1,4 +1,4 @@
-"""train(cfg): check, build what the config names, fit (or resume), evaluate the best checkpoint, write metrics.
+"""train(cfg): check, build what the config names, fit or resume, evaluate the best checkpoint, write metrics.
 
 The one place that calls `hydra.utils.instantiate`. Order matters: the config is checked first, then the
 callbacks (they carry the smoothing, whose bad values fail without any data), then the data (read,
