@@ -14,26 +14,37 @@ sys.path.insert(0, str(ROOT / "experiments"))
 from summarise import summarise  # noqa: E402
 
 
-def test_distillation_recipe_trains_students_from_saved_teachers(tmp_path):
-    sweep = tmp_path / "kd"
-    run_entry(
+def test_distillation_recipes_train_students_from_the_finished_teacher_sweep(tmp_path):
+    # Two sweeps, one after the other, as experiments/README.md says: teachers, then students.
+    common = ["trainer.max_epochs=2", "hydra.sweeper.params.seed=0", f"distill_dir={tmp_path / 'kd'}"]
+    run_entry(["-m", "experiment=distill_teachers", *common], cwd=tmp_path)
+    teachers = tmp_path / "kd" / "teachers"
+    assert {p.name for p in teachers.iterdir() if p.is_dir()} == {"none_seed0", "ls_seed0"}
+    run_entry(["-m", "experiment=ls_teacher_distillation", *common], cwd=tmp_path)
+    students = tmp_path / "kd" / "students_of_ls_teacher"
+    jobs = {p.name for p in students.iterdir() if p.is_dir()}
+    assert jobs == {"teacher_none_seed0", "teacher_ls_seed0"}
+    for job in [teachers / "none_seed0", teachers / "ls_seed0"] + [students / j for j in jobs]:
+        assert 0 < read_metrics(job)["test/accuracy"] <= 100
+    student = (students / "teacher_ls_seed0" / ".hydra" / "config.yaml").read_text()
+    assert "teacher: ${distill_dir}/teachers/${teacher}_seed${seed}" in student and "hidden: 100" in student
+    table = summarise(students, ["test/accuracy", "test/ece"])
+    assert table.count("| 1/1 |") == 2
+    # one seed: a verdict is computed but cannot be more than inconclusive
+    verdicts = subprocess.run(
         [
-            "-m",
-            "experiment=ls_teacher_distillation",
-            "trainer.max_epochs=2",
-            "hydra.sweeper.params.seed=0",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cwd=tmp_path,
-    )
-    jobs = {p.name for p in sweep.iterdir() if p.is_dir()}
-    assert jobs == {"teacher_none_seed0", "teacher_ls_seed0", "student_of_none_seed0", "student_of_ls_seed0"}
-    for job in jobs:
-        assert 0 < read_metrics(sweep / job)["test/accuracy"] <= 100
-    student = (sweep / "student_of_ls_seed0" / ".hydra" / "config.yaml").read_text()
-    assert "teacher: ${hydra:sweep.dir}/teacher_ls_seed${seed}" in student and "hidden: 100" in student
-    table = summarise(sweep, ["test/accuracy", "test/ece"])
-    assert table.count("| 1/1 |") == 4
+            sys.executable,
+            str(ROOT / "experiments" / "verdicts.py"),
+            str(students),
+            "--baseline",
+            "teacher=none",
+        ]
+        + ["--metric", "test/accuracy", "--claim", "lower"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "| teacher=ls | 1 |" in verdicts and "inconclusive" in verdicts
 
 
 def test_calibration_recipe_reports_before_and_after_temperature_scaling(tmp_path):
@@ -74,4 +85,5 @@ def test_output_regularizer_recipe_sweeps_the_published_grid(tmp_path):
         text=True,
         check=True,
     ).stdout
-    assert "grid/ls_0.05" in out and "grid/ls_0.9" in out and "grid/cp_2.0" in out and "seed: 0,1,2" in out
+    assert "regularizer: none,ls_0.05," in out and "ls_0.9" in out and "cp_2.0" in out
+    assert "seed: 0,1,2,3,4" in out
