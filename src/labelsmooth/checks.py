@@ -6,6 +6,7 @@ import difflib
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
@@ -46,14 +47,19 @@ def _integer(key: str, value: Any, minimum: int) -> None:
 
 
 def check_keys(cfg: DictConfig) -> None:
-    """No unknown top-level key (Hydra accepts `+anything=…` silently)."""
-    for key in cfg:
-        if key not in TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
+    """No unknown top-level key from the command line (Hydra accepts `+ckpt_pth=…` without a word).
+
+    Recipes (`experiment=…`) may declare keys of their own; what a user adds with `+` must be a known one.
+    """
+    if not HydraConfig.initialized():
+        return
+    for override in HydraConfig.get().overrides.task:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if override.startswith("+") and "." not in key and "/" not in key and key not in TOP_LEVEL:
+            close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(
-                f"{key}: unknown top-level config key{hint}; expected one of {', '.join(TOP_LEVEL)}"
-            )
+            known = ", ".join(TOP_LEVEL)
+            raise ValueError(f"{key}: unknown top-level config key{hint}; expected one of {known}")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:
