@@ -100,9 +100,11 @@ def postprocess(
     np.add(start, outside, out=biased[0])
     np.add(end, outside, out=biased[1])
     values, positions = _top_k_positions(biased.reshape(-1, length), k)
-    values[~np.take_along_axis(np.concatenate([in_context, in_context]), positions, 1)] = NEG
-    top_s, top_e = values[:n_features].ravel(), values[n_features:].ravel()
     pos_s, pos_e = positions[:n_features], positions[n_features:]
+    top_s, top_e = values[:n_features], values[n_features:]
+    top_s[~np.take_along_axis(in_context, pos_s, 1)] = NEG
+    top_e[~np.take_along_axis(in_context, pos_e, 1)] = NEG
+    top_s, top_e = top_s.ravel(), top_e.ravel()
 
     # Candidate pairs: start ≤ end < start + max_answer_length. A window's ends are ordered by position, so
     # the partners of a start are a run of them: one binary search over all windows (row r's positions
