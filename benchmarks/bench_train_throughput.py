@@ -274,7 +274,7 @@ def main() -> None:
         help="torch intra-op threads for both paths (0: torch's default). 1 by default: on a shared 2-core "
         "machine two threads that wait for each other make every op several times slower, at random",
     )
-    parser.add_argument("--profile", action="store_true", help="profile the lab's last round (cProfile)")
+    parser.add_argument("--profile", action="store_true", help="profile one more lab round (cProfile)")
     parser.add_argument("--profile-out", type=Path, help="with --profile: also save the pstats file here")
     args = parser.parse_args()
     if args.steps <= args.warmup:
@@ -287,6 +287,7 @@ def main() -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -304,9 +305,7 @@ def main() -> None:
                 torch.manual_seed(cfg.seed + r)
                 clock = StepClock()
                 if path == "lab":
-                    if args.profile and r == args.rounds - 1:
-                        profile = cProfile.Profile()
-                    eval_seconds = run_lab(cfg, datamodule, clock, tmp, args.warmup, profile)
+                    eval_seconds = run_lab(cfg, datamodule, clock, tmp, args.warmup, None)
                 else:
                     eval_seconds, optim = run_hf(cfg, datamodule, clock, tmp, args)
                 res = results[path]
@@ -314,6 +313,9 @@ def main() -> None:
                 res["eval"].append(clock.eval_examples_per_second())
                 res["eval_e2e"].append(len(datamodule.dataset("val")) / eval_seconds)
                 res["loss"].append(float(clock.loss))
+        if args.profile:  # one more lab round, untimed: the profiler slows what it watches
+            profile = cProfile.Profile()
+            run_lab(cfg, datamodule, StepClock(), tmp, args.warmup, profile)
 
     model = "tiny random BERT (model=tiny)" if args.tiny else (args.model or cfg.model.name_or_path)
     lab_optim = "AdamW(fused=True)" if args.fused else "the config's torch.optim.AdamW (fused/foreach unset)"
