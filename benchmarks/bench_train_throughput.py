@@ -5,13 +5,16 @@ NERDataModule and its collation: dynamic padding to the longest item of each bat
 (a) the lab: the real Hydra config (`task=ner logger=none`), instantiated as `labelsmooth.train` does, and
 `pytorch_lightning.Trainer.fit` for a fixed number of steps (no checkpoint, no progress bar, no validation
 inside fit). (b) `transformers.Trainer` with `AutoModelForTokenClassification` (the same encoder, dropout
-and linear head) and the Trainer's defaults, its default optimiser included (printed). Rounds alternate
+and linear head) and the Trainer's defaults, its default optimiser included (printed), except
+`remove_unused_columns=False` (the lab's collation needs `word_index`; the collator drops it) and no log
+printing. One torch thread by default (`--threads`) for both: on a shared 2-core machine two threads that
+wait for each other slow every op several-fold, at random. Rounds alternate
 (a) and (b) in one process; each path's figure is its median over rounds, and the ratio's spread is the
 range of the per-round ratios. Warm-up steps are not timed: a step is timed from the end of the one before
 it, so data loading, forward, backward, clipping, optimiser, scheduler, logging and callbacks all count.
 
 `python benchmarks/bench_train_throughput.py [--rounds 3] [--steps 20] [--model NAME] [--batch-size 32]
-[--tiny] [--fused] [--profile]`. `transformers.Trainer` needs `accelerate` (`pip install accelerate`).
+[--tiny] [--fused] [--profile] [--threads 1]`. `transformers.Trainer` needs `accelerate` (pip install it).
 The last line is `train throughput ratio (lab / HF Trainer): X.XX` (above 1: the lab trains faster).
 """
 
