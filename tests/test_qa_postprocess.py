@@ -157,3 +157,47 @@ def test_gold_pointing_logits_recover_the_gold_answers_end_to_end():
     pred, na, _ = postprocess(f, [e.context for e in examples], [e.id for e in examples], start, end)
     assert squad_v2_scores(examples, pred, na)["exact"] == 100.0
     assert all(pred[e.id] == e.answers[0][0] for e in examples if e.answers)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 12), grid=st.sampled_from([0.0, 0.5]))
+def test_top_k_positions_are_a_top_k_ordered_by_position(seed, k, grid):
+    from labelsmooth.metrics.qa_postprocess import _top_k_positions
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(7, 12)).astype(np.float32)
+    if grid:  # ties, also at the k-th value
+        x = np.round(x / grid) * grid
+    x[rng.random(x.shape) < 0.3] = -np.inf  # masked entries, as the QA module's logits have
+    values, positions = _top_k_positions(x.copy(), k)
+    assert (np.diff(positions, axis=1) > 0).all()
+    assert (np.take_along_axis(x, positions, 1) == values).all()
+    want = -np.sort(-x, axis=1)[:, :k]
+    assert (np.sort(values, axis=1)[:, ::-1] == want).all()
+
+
+def test_logits_masked_outside_the_context_give_the_same_answers():
+    # the QA module hands over logits set to -inf outside its mask (question, padding; [CLS] kept)
+    features, contexts, ids, start, end = synthetic_batch(80, 64, seed=11)
+    outside = torch.as_tensor(features["offsets"][..., 0] < 0)
+    outside[:, 0] = False
+    masked = [x.masked_fill(outside, float("-inf")) for x in (start, end)]
+    for n_best in (5, 20):
+        want = postprocess(features, contexts, ids, start, end, n_best=n_best)
+        got = postprocess(features, contexts, ids, *masked, n_best=n_best)
+        assert got[0] == want[0] and got[1] == want[1]
+        assert all((got[2][key] == want[2][key]).all() for key in want[2])
+        short = (features["offsets"][..., 0] >= 0).sum(1) < n_best  # windows with < n_best context tokens
+        assert short.any()
+
+
+def test_questions_without_any_context_token_abstain():
+    features = {"offsets": np.full((2, 3, 2), -1), "example_index": np.array([0, 1])}
+    features["offsets"][1, 1:] = [[0, 1], [2, 3]]
+    start, end = torch.zeros(2, 3), torch.zeros(2, 3)
+    pred, na, extra = postprocess(features, ["", "abcd"], ["a", "b"], start, end, n_best=2)
+    assert pred["a"] == "" and na["a"] == 1.0 and not extra["answered"][0]
+    assert extra["confidence"][0] == pytest.approx(1.0)
+    assert pred["b"] in ("a", "abc", "c")  # every span ties with the null: answered, by one of them
+    empty = {"offsets": np.full((1, 3, 2), -1), "example_index": np.array([0])}
+    assert postprocess(empty, [""], ["a"], start[:1], end[:1])[0] == {"a": ""}
