@@ -5,9 +5,9 @@ One sampler serves every task, training and evaluation:
   and the dropout RNG stream is not disturbed by building an iterator;
 - with `lengths`, items of similar length share a batch (HF's `group_by_length`: shuffle, then sort inside
   mega-batches of 50 batches; evaluation sorts everything), so little of each batch is padding;
-- under DDP each rank takes every world-th batch. Training batches are repeated to give every rank the same
-  count (DistributedSampler's convention); evaluation batches are never repeated, so each item is scored
-  exactly once over all ranks;
+- under DDP each rank takes every world-th batch (training) or item (evaluation), and a few are repeated so
+  that every rank has the same count (DistributedSampler's convention); evaluation drops the repeated items
+  by their index when it gathers the outputs, so each item is scored exactly once;
 - `skip(n)` drops the first n batches of the next iteration: how a run resumed mid-epoch continues exactly.
 """
 
@@ -75,13 +75,18 @@ class EpochBatchSampler(Sampler[list[int]]):
         return torch.cat(megas) if megas else order
 
     def _batches(self) -> list[list[int]]:
+        rank, size = world()
+        if not self.train:
+            order = self._order()
+            if size > 1 and len(order):  # equal item counts: every rank runs the same number of batches
+                order = torch.cat([order, order[: (-len(order)) % size]])[rank::size]
+            return [b.tolist() for b in order.split(self.batch_size)]
         batches = [b.tolist() for b in self._order().split(self.batch_size)]
         if self.train and self.lengths is not None and len(batches) > 1:
             # Shuffle the grouped batches: an epoch must not walk from long to short in each mega-batch.
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 1)
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
-        rank, size = world()
-        if size > 1 and self.train and batches:
+        if size > 1 and batches:
             batches += batches[: (-len(batches)) % size]  # equal count on every rank
         return batches[rank::size]
 
@@ -91,8 +96,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         yield from batches[skip:]
 
     def __len__(self) -> int:
-        n_batches = -(-self.n // self.batch_size)
-        rank, size = world()
+        _, size = world()
         if self.train:
-            return -(-n_batches // size)
-        return len(range(rank, n_batches, size))
+            return -(-(-(-self.n // self.batch_size)) // size)
+        return -(-(-(-self.n // size)) // self.batch_size)
