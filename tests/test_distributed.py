@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-from conftest import ROOT, read_metrics, run_entry
+from conftest import read_metrics, run_entry
 
 pytestmark = pytest.mark.slow  # every test here runs run.py (and its ranks) in subprocesses
 
@@ -41,7 +37,9 @@ def test_two_process_training_then_one_process_evaluation_agree(tmp_path, task):
 
     best = ddp["best_checkpoint"]
     single = tmp_path / "cpu"
-    run_entry([*args, "trainer=cpu", "train=false", f"ckpt_path={best}", f"hydra.run.dir={single}"], cwd=tmp_path)
+    run_entry(
+        [*args, "trainer=cpu", "train=false", f"ckpt_path={best}", f"hydra.run.dir={single}"], cwd=tmp_path
+    )
     one = read_metrics(single)
     assert one["run"]["world_size"] == 1
     ddp_scores, one_scores = _scores(ddp), _scores(one)

@@ -1,0 +1,102 @@
+"""Launchers and sweepers run real jobs offline: joblib, submitit (local), Optuna, a W&B sweep's command."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import yaml
+from conftest import ROOT, read_metrics, run_entry
+
+pytestmark = pytest.mark.slow  # run.py in subprocesses
+
+TINY = [
+    "task=ner",
+    "model=tiny",
+    "data.n_train=40",
+    "data.n_val=17",
+    "data.n_test=15",
+    "trainer.max_epochs=1",
+    "logger=none",
+]
+
+
+def _jobs(sweep):
+    return sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())
+
+
+def test_joblib_jobs_at_once_on_a_cold_cache_each_train_on_their_own_data(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Two jobs start together, each needing a synthetic data set that does not exist yet.
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "data.seed=1,2", *TINY]
+    run_entry([*args, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    jobs = _jobs(sweep)
+    assert len(jobs) == 2
+    caches = sorted((tmp_path / "data" / "conll_synthetic").glob("*/params.json"))
+    assert sorted(json.loads(p.read_text())["seed"] for p in caches) == [1, 2]
+    for job in jobs:
+        seed = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["data"]["seed"]
+        assert read_metrics(job)["val/f1"] >= 0.0
+        # the job's predictions are of its own data set: the tokens of its seed's test file
+        own = next(p.parent for p in caches if json.loads(p.read_text())["seed"] == seed)
+        words = [line.split()[0] for line in (own / "eng.testb").read_text().splitlines() if line.split()]
+        predicted = [
+            line.split()[0] for line in (job / "predictions_test.conll").read_text().splitlines() if line
+        ]
+        assert predicted == [w for w in words if w != "-DOCSTART-"]
+
+
+def test_submitit_local_launcher_runs_a_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "smoothing=none,ls",
+        *TINY,
+    ]
+    run_entry([*args, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert [read_metrics(job)["test/f1"] >= 0.0 for job in _jobs(sweep)] == [True, True]
+
+
+def test_slurm_launcher_config_composes_with_ddp(tmp_path):
+    out = run_entry(
+        ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "--cfg", "all", "--resolve"],
+        cwd=tmp_path,
+    ).stdout
+    launcher = yaml.safe_load(out)["hydra"]["launcher"]
+    assert launcher["gpus_per_node"] == 4 and launcher["tasks_per_node"] == 4
+    assert launcher["max_num_timeout"] > 0 and launcher["_target_"].endswith("SlurmLauncher")
+
+
+def test_optuna_search_is_stored_and_continues(tmp_path):
+    search = ["-m", "hparams_search=gls_optuna", "hydra.sweeper.n_trials=2", *TINY]
+    run_entry([*search, f"hydra.sweep.dir={tmp_path / 'first'}"], cwd=tmp_path)
+    results = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"smoothing.alpha", "smoothing.sigma"}
+    overrides = yaml.safe_load((tmp_path / "first" / "0" / ".hydra" / "overrides.yaml").read_text())
+    assert {o.split("=")[0] for o in overrides} >= {"smoothing.alpha", "smoothing.sigma"}
+    # The same command again adds trials to the same study (a SQLite file where run.py was launched).
+    run_entry([*search, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 'again'}"], cwd=tmp_path)
+    with sqlite3.connect(tmp_path / "gls_optuna_ner.db") as db:
+        (n_trials,) = db.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()
+    assert n_trials == 3
+
+
+def test_wandb_sweep_file_gives_a_command_that_runs(tmp_path):
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
+
+    sweep = yaml.safe_load((ROOT / "experiments" / "wandb" / "gls_grid.yaml").read_text())
+    # The agent's arguments for the grid's first point, made by W&B's own code.
+    point = {
+        k: {"value": v.get("value", (v.get("values") or [None])[0])} for k, v in sweep["parameters"].items()
+    }
+    args = create_sweep_command_args({"args": point})["args_no_hyphens"]
+    command = create_sweep_command(sweep["command"])
+    assert command[-1] == "${args_no_hyphens}" and sweep["program"] == "run.py"
+    tiny = [a for a in TINY if not a.startswith("task=")]
+    run_entry([*args, *tiny, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    config = yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())
+    assert config["smoothing"]["alpha"] == 0.05 and config["smoothing"]["sigma"] == 0.5
+    assert "test/f1" in read_metrics(tmp_path / "run")
