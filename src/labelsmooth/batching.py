@@ -98,5 +98,9 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         _, size = world()
         if self.train:
-            return -(-(-(-self.n // self.batch_size)) // size)
-        return -(-(-(-self.n // size)) // self.batch_size)
+            return _ceil(_ceil(self.n, self.batch_size), size)
+        return _ceil(_ceil(self.n, size), self.batch_size)
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)

@@ -55,6 +55,13 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(path)
 
 
+def dashboard_fields(cfg: DictConfig) -> dict:
+    """Plain top-level fields W&B groups and plots by: the smoothing's name and its scalar parameters."""
+    name = cfg.smoothing._target_.rsplit(".", 1)[-1]
+    params = {k: v for k, v in cfg.smoothing.items() if k != "_target_" and isinstance(v, int | float | str)}
+    return {"smoothing_name": name, **{f"smoothing_{k}": v for k, v in params.items()}}
+
+
 def _scores(module: pl.LightningModule, trainer: pl.Trainer, split: str) -> dict[str, float]:
     """The split's metrics: the module's exact values, and what callbacks added (temperature scaling)."""
     exact = {f"{split}/{k}": v for k, v in module.split_metrics.get(split, {}).items()}
@@ -81,7 +88,10 @@ def train(cfg: DictConfig) -> float:
         module = instantiate(cfg.task.module)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         for logger in trainer.loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | dashboard_fields(cfg))
+            define_metric = getattr(getattr(logger, "experiment", None), "define_metric", None)
+            if callable(define_metric):  # W&B: the run's summary shows the best epoch, not the last
+                define_metric(cfg.task.monitor, summary=cfg.task.mode)
         hydra_single_run_argv(trainer)
         if trainer.strategy.root_device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls left under bf16-mixed

@@ -11,6 +11,7 @@ import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
 from torch import Tensor
 
+from labelsmooth.callbacks.media import log_image
 from labelsmooth.plots import plot_projection, project, template_plane
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class PenultimateProjection(pl.Callback):
         path = Path(trainer.default_root_dir) / "penultimate_projection.png"
         names = list(getattr(pl_module, "class_names", [])) or [str(k) for k in range(weights.shape[0])]
         plot_projection(points, labels[keep], names, path, vertices, title="penultimate layer (val)")
+        log_image(trainer, "val/penultimate_projection", path)
         log.info("penultimate projection: wrote %s (classes %s)", path, [names[k] for k in class_ids])
 
     def _collect(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from labelsmooth.callbacks.media import log_image
 from labelsmooth.metrics.calibration import DEFAULT_BINS, confidences_and_correct
 from labelsmooth.plots import plot_reliability
 
@@ -41,4 +42,5 @@ class ReliabilityDiagram(pl.Callback):
         confidences, correct = confidences_and_correct(*stored[split])
         path = Path(trainer.default_root_dir) / f"reliability_{split}.png"
         plot_reliability(confidences, correct, path, self.n_bins, title=f"{split} ({len(correct)} items)")
+        log_image(trainer, f"{split}/reliability_diagram", path)
         log.info("reliability diagram: wrote %s", path)

@@ -18,11 +18,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from labelsmooth.batching import EpochBatchSampler, world
+from labelsmooth.callbacks.media import log_table
 from labelsmooth.metrics.calibration import calibration_report
 from labelsmooth.smoothing import Head, Smoothing
 
 log = logging.getLogger(__name__)
 
+# Predictions shown in the W&B table of the test split.
+TABLE_ROWS = 20
 # The metrics every task logs per split beside its own (from `calibration_report`).
 CALIBRATION_METRICS = ("ece", "mce", "nll")
 
@@ -133,6 +136,8 @@ class Decoded:
     labels: Tensor
     files: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # name -> writer (rank 0)
     scored: str = ""  # e.g. "120 of 120 sentences", for the log
+    # A few predictions beside their gold, as a table for W&B: (columns, rows).
+    table: tuple[list[str], list[list]] = ([], [])
 
 
 def gather_outputs(outputs: list[Mapping[str, Tensor]], key: str) -> dict[str, Tensor]:
@@ -257,6 +262,8 @@ class TaskModule(pl.LightningModule):
             out_dir = Path(self.trainer.default_root_dir)
             for name, write in result.files.items():
                 write(out_dir / name)
+        if split == "test":
+            log_table(self.trainer, "test/predictions", *result.table)
 
     def configure_optimizers(self) -> dict[str, Any]:
         if self.optimizer_factory is None:

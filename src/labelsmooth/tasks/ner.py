@@ -14,7 +14,7 @@ from labelsmooth.data.ner_features import collate_features, encode_sentences, wo
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import Decoded, EncoderDataModule, TaskModule
+from labelsmooth.tasks.base import TABLE_ROWS, Decoded, EncoderDataModule, TaskModule
 
 # Words per sentence in the eval item index (sentence · MAX_WORDS + word): far above any real sentence.
 MAX_WORDS = 1 << 20
@@ -131,12 +131,17 @@ class NERModule(TaskModule):
         metrics = ner_scores([s.tags for s in subset], predicted, types=self.entity_types) if has_gold else {}
         # `token gold pred` lines (`token pred` without gold), readable by the conlleval command.
         write = partial(write_predictions, sentences=subset, predictions=predicted, with_gold=has_gold)
+        rows = [
+            [" ".join(s.tokens), " ".join(s.tags) if has_gold else "", " ".join(tags)]
+            for s, tags in zip(subset[:TABLE_ROWS], predicted, strict=False)
+        ]
         return Decoded(
             metrics,
             outputs["logits"],
             outputs["labels"],
             files={f"predictions_{split}.conll": write},
             scored=f"{len(subset)} of {len(sentences)} sentences",
+            table=(["tokens", "gold", "predicted"], rows),
         )
 
     @torch.no_grad()

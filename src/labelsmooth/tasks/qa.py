@@ -20,7 +20,7 @@ from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import Decoded, EncoderDataModule, TaskModule
+from labelsmooth.tasks.base import TABLE_ROWS, Decoded, EncoderDataModule, TaskModule
 
 MODEL_INPUTS = (
     "input_ids",
@@ -174,8 +174,13 @@ class QAModule(TaskModule):
         logits = torch.cat([outputs["start"], outputs["end"]])
         labels = torch.cat([outputs["start_position"], outputs["end_position"]])
         scored = f"{len(examples)} of {len(datamodule.items[split])} questions"
+        rows = [
+            [e.id, e.question, " | ".join(t for t, _ in e.answers), predictions[e.id], na_probs[e.id]]
+            for e in examples[:TABLE_ROWS]
+        ]
+        table = (["id", "question", "gold", "predicted", "na_prob"], rows)
         if not getattr(datamodule, "has_gold", True):
-            return Decoded({}, logits, labels, files, scored)
+            return Decoded({}, logits, labels, files, scored, table)
         metrics = {k: float(v) for k, v in squad_v2_scores(examples, predictions, na_probs).items()}
         for name in ("start", "end"):
             confidence, pred = outputs[name].softmax(-1).max(-1)
@@ -183,7 +188,7 @@ class QAModule(TaskModule):
         exact, _ = raw_scores(examples, predictions)
         correct = torch.tensor([exact[e.id] for e in examples], dtype=torch.bool)
         metrics["answer_ece"], _ = calibration_errors(torch.as_tensor(extra["confidence"]), correct)
-        return Decoded(metrics, logits, labels, files, scored)
+        return Decoded(metrics, logits, labels, files, scored, table)
 
 
 def _write_json(value: Any, path: Path) -> None:
