@@ -8,15 +8,15 @@ moment the student's task is known. A checkpoint is data, never code: every load
 
 from __future__ import annotations
 
-import pickle
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from labelsmooth.checkpoints import CheckpointInfo, load_module, read_checkpoint, resolve_checkpoint
+
+KEY = "smoothing.teacher"
 # Written atomically and last by a run (DESIGN.md, output contract): its presence marks a finished run.
 FINISHED_MARKER = "metrics.json"
 
@@ -33,50 +33,23 @@ def resolve_teacher(teacher: Any) -> Path:
     """The checkpoint file named by `smoothing.teacher`: a `.ckpt` file, or a finished run directory's
     checkpoints/best.ckpt (else last.ckpt). A file in a run's checkpoints/ also needs that run finished."""
     if teacher is None or (isinstance(teacher, str) and not teacher.strip()):
-        raise ValueError("smoothing.teacher: required for kd (a .ckpt file or a run directory); got none")
-    path = Path(str(teacher)).expanduser()
-    if path.is_file():
-        if path.parent.name == "checkpoints":  # <run>/checkpoints/x.ckpt: the run must have finished
-            _require_finished(path.parent.parent)
-        return path
-    if not path.is_dir():
-        raise ValueError(f"smoothing.teacher: no checkpoint or run directory at {path}")
-    for name in ("best.ckpt", "last.ckpt"):
-        if (path / "checkpoints" / name).is_file():
-            _require_finished(path)
-            return path / "checkpoints" / name
-    raise ValueError(f"smoothing.teacher: run directory {path} has no checkpoints/best.ckpt or last.ckpt")
+        raise ValueError(f"{KEY}: required for kd (a .ckpt file or a run directory); got none")
+    return resolve_checkpoint(teacher, KEY, finished=_require_finished)[0]
 
 
 def read_teacher(teacher: Any) -> TeacherCheckpoint:
     """Resolve `smoothing.teacher` and read its checkpoint's metadata (tensors stay on disk: mmap)."""
-    path = resolve_teacher(teacher)
-    ckpt = _load(path)
-    for key in ("state_dict", "task_name"):
-        if not isinstance(ckpt, Mapping) or key not in ckpt:
-            what = f"is not a task checkpoint of this project (no {key!r})"
-            raise ValueError(f"smoothing.teacher: {path} {what}")
-    hparams = ckpt.get("hyper_parameters")
-    model = hparams.get("model") if isinstance(hparams, Mapping) else None
-    if isinstance(model, Mapping):
-        model = dict(model)
-        if "pretrained" in model:  # the state_dict overwrites pretrained weights: never fetch or read them
-            model["pretrained"] = False
-    else:
-        model = None
-    return TeacherCheckpoint(path, str(ckpt["task_name"]), model)
+    info = read_checkpoint(resolve_teacher(teacher), KEY)
+    return TeacherCheckpoint(info.path, info.task_name, info.model)
 
 
 def load_teacher(source: TeacherCheckpoint, module_cls: type, task_name: str, device: Any) -> nn.Module:
     """The teacher as `module_cls`, frozen and in eval mode, after checking it was trained on `task_name`."""
     if source.task_name != task_name:
         what = f"is a checkpoint of task {source.task_name!r}, expected {task_name!r}"
-        raise ValueError(f"smoothing.teacher: {source.path} {what}")
-    overrides = {} if source.model is None else {"model": source.model}
-    teacher = module_cls.load_from_checkpoint(
-        source.path, map_location=device, weights_only=True, optimizer=None, **overrides
-    )
-    teacher.eval()
+        raise ValueError(f"{KEY}: {source.path} {what}")
+    info = CheckpointInfo(source.path, source.task_name, source.model, {})
+    teacher = load_module(info, module_cls, KEY, device)
     teacher.requires_grad_(False)
     return teacher
 
@@ -93,34 +66,8 @@ def device_of(batch: Any) -> torch.device | None:
     return None
 
 
-def _require_finished(run: Path) -> None:
+def _require_finished(run: Path, key: str = KEY) -> None:
+    # The teacher's own wording (its tests pin it); predict and export use outputs.finished_run.
     if not (run / FINISHED_MARKER).is_file():
         what = f"is not a finished run (no {FINISHED_MARKER}; interrupted?)"
-        raise ValueError(f"smoothing.teacher: {run} {what}")
-
-
-def _load(path: Path) -> Any:
-    """torch.load, weights-only (a pickle that asks for code is refused unrun); unreadable -> one line."""
-    reason = "empty file"
-    if path.stat().st_size > 0:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        # What torch raises for a truncated, corrupt or foreign file, or a pickle that wants a global.
-        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as err:
-            reason = _short_reason(err)
-    # Raised outside the handler: torch's long message (which advises an unsafe full load) is not chained.
-    raise ValueError(f"smoothing.teacher: {path} is not a readable checkpoint ({reason})")
-
-
-def _short_reason(err: Exception) -> str:
-    """One short phrase for torch's long, multi-line load errors."""
-    text = re.sub(r"^\[enforce fail at [^\]]*\][\s.]*", "", str(err))  # c10's source location: noise
-    if found := re.search(r"GLOBAL ([\w.]+)", text):
-        return f"it asks for the global {found.group(1)}, which weights-only loading refuses"
-    if "mmap can only be used" in text:  # every torch.save since 1.6 writes the zip format
-        return "not a torch zip checkpoint"
-    if isinstance(err, FileNotFoundError | PermissionError):
-        return err.strerror or type(err).__name__
-    # A cut file fails in the zip reader (OSError "Invalid argument"), a damaged one in PytorchStreamReader.
-    detail = err.strerror if isinstance(err, OSError) and err.strerror else text.split(". ")[0]
-    return f"truncated or corrupt: {(detail.splitlines() or [type(err).__name__])[0][:120]}"
+        raise ValueError(f"{key}: {run} {what}")
