@@ -18,6 +18,7 @@ from conftest import ROOT, TINY_NER, run_entry
 
 from labelsmooth import export, predict
 from labelsmooth.checkpoints import load_task_module
+from labelsmooth.data import inputs
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 TINY_QA = [
@@ -248,9 +249,9 @@ def test_ner_input_format_detection(tmp_path):
     for i, (content, expected) in enumerate(cases.items()):
         path = tmp_path / f"in{i}.txt"
         path.write_text(content)
-        assert predict.detect_format(path, NER_LABELS) == expected, content
-    sentences, has_gold = predict.read_ner_input(tmp_path / "in4.txt", NER_LABELS)
+        assert inputs.detect_format(path, NER_LABELS) == expected, content
+    sentences, has_gold = inputs.read_ner_input(tmp_path / "in4.txt", NER_LABELS)
     assert not has_gold and [(s.tokens, s.line) for s in sentences] == [(["One", "two"], 3)]
     (tmp_path / "in0.txt").write_text("-DOCSTART- -X- O O\n\nEU B-ORG\n")
     with pytest.raises(ValueError, match=r"in0.txt:3: expected 4 space-separated columns"):
-        predict.read_ner_input(tmp_path / "in0.txt", NER_LABELS)
+        inputs.read_ner_input(tmp_path / "in0.txt", NER_LABELS)

@@ -136,10 +136,7 @@ def write_predictions(
     predictions: Sequence[Sequence[str]],
     with_gold: bool = True,
 ) -> None:
-    """Write `token gold pred` lines (`token pred` without gold), a blank line after each sentence.
-
-    With gold, the file is the input of the conlleval command.
-    """
+    """`token gold pred` lines (conlleval's input; `token pred` without gold), a blank line after sentences."""
     if len(sentences) != len(predictions):
         raise ValueError(f"{path}: {len(sentences)} sentences but {len(predictions)} prediction lists")
     out: list[str] = []
