@@ -28,3 +28,5 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench_smoothing.py
 	$(PY) benchmarks/bench_qa_postprocess.py
+	$(PY) benchmarks/bench_padding.py
+	$(PY) benchmarks/bench_train_throughput.py

@@ -14,7 +14,7 @@ range of the per-round ratios. Warm-up steps are not timed: a step is timed from
 it, so data loading, forward, backward, clipping, optimiser, scheduler, logging and callbacks all count.
 
 `python benchmarks/bench_train_throughput.py [--rounds 3] [--steps 20] [--model NAME] [--batch-size 32]
-[--tiny] [--fused] [--profile] [--threads 1]`. `transformers.Trainer` needs `accelerate` (pip install it).
+[--tiny] [--unfused] [--profile] [--threads 1]`. `transformers.Trainer` needs `accelerate` (pip install it).
 The last line is `train throughput ratio (lab / HF Trainer): X.XX` (above 1: the lab trains faster).
 """
 
@@ -56,8 +56,8 @@ def compose_lab_config(args: argparse.Namespace, tmp: Path, fused: bool):
         overrides.append("model=tiny")
     elif args.model:
         overrides.append(f"model.name_or_path={args.model}")
-    if fused:
-        overrides.append("+task.module.optimizer.fused=true")
+    if not fused:
+        overrides.append("task.module.optimizer.fused=false")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
@@ -269,7 +269,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="encoder name or path (default: the config's MiniLM)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tiny", action="store_true", help="a random 2-layer BERT (model=tiny), for tests")
-    parser.add_argument("--fused", action="store_true", help="the lab with torch.optim.AdamW(fused=True)")
+    parser.add_argument(
+        "--unfused", action="store_true", help="the lab with a per-parameter AdamW loop (fused=False)"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -294,7 +296,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        cfg = compose_lab_config(args, tmp, args.fused)
+        cfg = compose_lab_config(args, tmp, not args.unfused)
         from hydra.utils import instantiate
 
         datamodule = instantiate(cfg.task.datamodule)
@@ -321,7 +323,7 @@ def main() -> None:
             run_lab(cfg, datamodule, StepClock(), tmp, args.warmup, profile)
 
     model = "tiny random BERT (model=tiny)" if args.tiny else (args.model or cfg.model.name_or_path)
-    lab_optim = "AdamW(fused=True)" if args.fused else "the config's torch.optim.AdamW (fused/foreach unset)"
+    lab_optim = "AdamW(fused=False)" if args.unfused else "the config's AdamW(fused=True)"
     print(
         f"model {model}; batch {args.batch_size}; {args.steps} steps per round "
         f"({args.warmup} warm-up untimed); "

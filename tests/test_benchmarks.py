@@ -25,3 +25,14 @@ def test_bench_smoothing_reports_every_loss_against_its_reference():
             ratios = re.findall(rf"(\d+\.\d+)× {ref}\b", row.group(0))
             assert len(ratios) == 2 and all(float(r) > 0 for r in ratios), row.group(0)
         assert re.search(r"gls targets alone +\d+ µs", section)
+
+
+@pytest.mark.slow
+def test_bench_padding_reports_before_and_after_for_each_case(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_padding.py"), "--tiny"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300).stdout
+    rows = re.findall(r"train +(\d+\.\d) % -> +(\d+\.\d) % +eval +(\d+\.\d) % -> +(\d+\.\d) %", out)
+    assert len(rows) == 3, out
+    for before_train, after_train, before_eval, after_eval in rows:
+        # grouping by length can only remove padding, never add it
+        assert float(after_train) <= float(before_train) and float(after_eval) <= float(before_eval)
