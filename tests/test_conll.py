@@ -10,13 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelsmooth.data.conll import (
-    ConllFiles,
-    ConllSynthetic,
     Sentence,
     iob1_to_iob2,
     read_conll,
     write_predictions,
 )
+from labelsmooth.data.conll_sources import ConllFiles, ConllSynthetic
 from labelsmooth.metrics.conlleval import count_chunks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conll"

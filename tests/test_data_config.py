@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from labelsmooth.data import synthetic_conll, synthetic_squad
-from labelsmooth.data.conll import ConllSynthetic
+from labelsmooth.data.conll_sources import ConllSynthetic
 from labelsmooth.data.squad import SquadSynthetic
 
 CONF = Path(__file__).parents[1] / "conf" / "data"

@@ -64,9 +64,9 @@ def datamodule_settings(config_path: Path, task: str) -> dict[str, Any]:
                 f"{config_path}: task.datamodule._target_ is {target!r}; a {task} checkpoint needs "
                 f"{DATAMODULES[task]}"
             )
-        # The source is replaced by the input and the model comes from the checkpoint: neither is resolved
-        # (their interpolations, e.g. ${hydra:runtime.cwd}, only resolve inside a Hydra job).
-        for name in ("_target_", "source", "model"):
+        # The source is replaced by the input, the model comes from the checkpoint, and new input has no
+        # features to reuse: none is resolved (their ${hydra:runtime.cwd} only resolves inside a Hydra job).
+        for name in ("_target_", "source", "model", "cache_dir"):
             node.pop(name, None)
         return dict(OmegaConf.to_container(node, resolve=True))
     except OmegaConfBaseException as err:

@@ -76,3 +76,12 @@ def cached_dir(root: str | Path, params: Mapping[str, Any], build: Callable[[Pat
             shutil.rmtree(tmp, ignore_errors=True)  # best effort; a leftover is removed by the next build
             raise
     return folder
+
+
+def file_stamps(paths: Mapping[str, Path]) -> dict[str, list]:
+    """Path, size and modification time of each file: what keys a cache built from local files."""
+    stamps = {}
+    for name, path in paths.items():
+        stat = Path(path).stat()
+        stamps[name] = [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+    return stamps

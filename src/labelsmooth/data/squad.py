@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelsmooth.data.cache import cached_dir
+from labelsmooth.data.cache import cached_dir, file_stamps
 from labelsmooth.data.synthetic_squad import GENERATOR_VERSION, Knobs, generate_squad
 
 SPLITS = ("train", "val", "test")
@@ -195,6 +195,10 @@ class SquadFiles:
     def official(self, split: str) -> Path:
         """The split's SQuAD 2.0 JSON file (for test with test_file null, the dev file)."""
         return self.dir / self.files[split]
+
+    def params(self) -> dict[str, Any]:
+        """What identifies this data (for the features cache): the files as they are now."""
+        return {"source": "squad_files", "files": file_stamps({k: self.official(k) for k in self.files})}
 
     def prepare(self) -> None:
         """Nothing to download: the constructor has already checked that the files exist."""

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from labelsmooth.batching import EpochBatchSampler, world
 from labelsmooth.callbacks.media import log_table
+from labelsmooth.data.cache import cached_dir
 from labelsmooth.metrics.calibration import calibration_report
 from labelsmooth.smoothing import Head, Smoothing
 
@@ -93,13 +94,24 @@ class SplitDataModule(pl.LightningDataModule):
 class EncoderDataModule(SplitDataModule):
     """Items of a text source per split, tokenised by the encoder's fast tokenizer into model features."""
 
+    # Bump when `encode` changes what it makes, so cached features are made again.
+    FEATURES_VERSION = 1
+
     def __init__(
-        self, source: Any, model: Any, max_length: int, batch_size: int, eval_batch_size: int, seed: int
+        self,
+        source: Any,
+        model: Any,
+        max_length: int,
+        batch_size: int,
+        eval_batch_size: int,
+        seed: int,
+        cache_dir: str | None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed)
         self.source = source
         self.model = model
         self.max_length = max_length
+        self.cache_dir = cache_dir
         self.items: dict[str, list] = {}  # per split: the source's sentences or questions, as read
         self.features: dict[str, Any] = {}  # per split: what `encode` made of them
 
@@ -111,6 +123,17 @@ class EncoderDataModule(SplitDataModule):
         """Model features of one split's items."""
         raise NotImplementedError
 
+    def encode_params(self) -> dict[str, Any]:
+        """The settings `encode` depends on beyond the items and the tokenizer (part of the cache key)."""
+        return {"max_length": self.max_length}
+
+    def to_storage(self, features: Any) -> Any:
+        """Features as tensors, lists and numbers (what `torch.load(weights_only=True)` reads back)."""
+        return features
+
+    def from_storage(self, stored: Any) -> Any:
+        return stored
+
     def prepare_data(self) -> None:
         # Once per node (Lightning calls it on local rank 0): generate or download; caches are locked files.
         self.source.prepare()
@@ -121,7 +144,30 @@ class EncoderDataModule(SplitDataModule):
         self.items = self.load_items()
         tokenizer = self.model.tokenizer()
         self.on_tokenizer(tokenizer)
-        self.features = {split: self.encode(items, tokenizer) for split, items in self.items.items()}
+        self.features = {
+            split: self._features(split, items, tokenizer) for split, items in self.items.items()
+        }
+
+    def _features(self, split: str, items: list, tokenizer: Any) -> Any:
+        """`encode(items)`, tokenised once per (data, tokenizer, settings): jobs 2… of a sweep and every
+        DDP rank read the cached file (atomic, keyed by a hash) instead of tokenising again."""
+        source_params = getattr(self.source, "params", None)
+        if self.cache_dir is None or not callable(source_params):
+            return self.encode(items, tokenizer)
+        params = {
+            "version": self.FEATURES_VERSION,
+            "datamodule": type(self).__name__,
+            "data": source_params(),
+            "split": split,
+            "tokenizer": self.model.name_or_path,
+            **self.encode_params(),
+        }
+
+        def build(folder: Path) -> None:
+            torch.save(self.to_storage(self.encode(items, tokenizer)), folder / "features.pt")
+
+        folder = cached_dir(self.cache_dir, params, build)
+        return self.from_storage(torch.load(folder / "features.pt", weights_only=True))
 
     def on_tokenizer(self, tokenizer: Any) -> None:
         """Hook for what depends on the tokenizer beyond the features (e.g. the padding id of collation)."""

@@ -33,8 +33,9 @@ class NERDataModule(EncoderDataModule):
         batch_size: int,
         eval_batch_size: int,
         seed: int = 0,
+        cache_dir: str | None = None,
     ) -> None:
-        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed)
+        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed, cache_dir)
         self.labels = list(labels)
         self.label_all_tokens = label_all_tokens
 
@@ -47,6 +48,27 @@ class NERDataModule(EncoderDataModule):
     def encode(self, items: list[Sentence], tokenizer: Any) -> list[dict]:
         label2id = {label: i for i, label in enumerate(self.labels)}
         return encode_sentences(items, tokenizer, label2id, self.max_length, self.label_all_tokens)
+
+    def encode_params(self) -> dict[str, Any]:
+        return super().encode_params() | {"labels": self.labels, "label_all_tokens": self.label_all_tokens}
+
+    def to_storage(self, features: list[dict]) -> dict[str, Tensor]:
+        # A few long tensors, not thousands of small ones (each costs the weights-only unpickler time).
+        stored = {"length": torch.tensor([len(f["input_ids"]) for f in features], dtype=torch.long)}
+        for key in ("input_ids", "labels", "word_index"):
+            stored[key] = (
+                torch.cat([f[key] for f in features]) if features else torch.zeros(0, dtype=torch.long)
+            )
+        stored["sentence_index"] = torch.tensor([f["sentence_index"] for f in features], dtype=torch.long)
+        return stored
+
+    def from_storage(self, stored: dict[str, Tensor]) -> list[dict]:
+        sizes = stored["length"].tolist()
+        parts = {key: stored[key].split(sizes) for key in ("input_ids", "labels", "word_index")}
+        return [
+            {**{key: parts[key][i] for key in parts}, "sentence_index": int(stored["sentence_index"][i])}
+            for i in range(len(sizes))
+        ]
 
     def dataset(self, split: str) -> list[dict]:
         return self.features[split]

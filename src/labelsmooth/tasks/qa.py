@@ -70,8 +70,9 @@ class QADataModule(EncoderDataModule):
         batch_size: int,
         eval_batch_size: int,
         seed: int = 0,
+        cache_dir: str | None = None,
     ) -> None:
-        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed)
+        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed, cache_dir)
         self.collate_fn = collate_trimmed
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
@@ -81,6 +82,16 @@ class QADataModule(EncoderDataModule):
 
     def encode(self, items: list[QAExample], tokenizer: Any) -> dict[str, Any]:
         return prepare_features(items, tokenizer, self.max_length, self.doc_stride, self.max_query_length)
+
+    def encode_params(self) -> dict[str, Any]:
+        window = {"doc_stride": self.doc_stride, "max_query_length": self.max_query_length}
+        return super().encode_params() | window
+
+    def to_storage(self, features: dict[str, Any]) -> dict[str, Tensor]:
+        return {k: torch.from_numpy(np.asarray(v)) for k, v in features.items()}
+
+    def from_storage(self, stored: dict[str, Tensor]) -> dict[str, Any]:
+        return {k: v.numpy() for k, v in stored.items()}
 
     def dataset(self, split: str) -> FeatureDataset:
         return FeatureDataset({k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS})
