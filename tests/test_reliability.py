@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import TINY_NER, read_metrics, run_entry
+from hydra import compose, initialize_config_dir
 
+from labelsmooth.checks import check_config
+from labelsmooth.data.squad import read_squad
 from labelsmooth.data.synthetic_conll import generate_conll, write_conll_file
 
-pytestmark = pytest.mark.slow  # every test here runs run.py in a subprocess
+slow = pytest.mark.slow  # the tests that run run.py in a subprocess
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 TINY = ["model=tiny", "logger=none"]
 NER = [*TINY_NER, "logger=none"]
@@ -56,6 +61,7 @@ def assert_sweep_fails(tmp_path: Path, args: list[str], expected: list[str]) -> 
 # --- config --------------------------------------------------------------------------------------------
 
 
+@slow
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -71,6 +77,7 @@ def test_config_error_is_one_line_before_training(tmp_path, args, expected):
     assert_single_run_fails(tmp_path, args, expected)
 
 
+@slow
 def test_bad_batch_sizes_and_max_length(tmp_path):
     # model=tiny has the MiniLM config: 512 positions.
     sizes = "task.datamodule={batch_size:0},{eval_batch_size:-1},{max_length:1024},{max_length:4}"
@@ -83,6 +90,7 @@ def test_bad_batch_sizes_and_max_length(tmp_path):
     assert_sweep_fails(tmp_path, [*NER, sizes], expected)
 
 
+@slow
 def test_max_epochs_must_be_positive(tmp_path):
     expected = [
         "trainer.max_epochs=0: expected an integer >= 1",
@@ -91,6 +99,7 @@ def test_max_epochs_must_be_positive(tmp_path):
     assert_sweep_fails(tmp_path, [*NER, "trainer.max_epochs=0,-1"], expected)
 
 
+@slow
 def test_unreadable_or_unfinished_teacher(tmp_path):
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"PK\x03\x04 this is not a checkpoint" * 10)
@@ -122,6 +131,7 @@ def conll_dir(root: Path, name: str, **text: str) -> Path:
     return folder
 
 
+@slow
 def test_a_utf8_bom_is_harmless(tmp_path):
     plain = conll_dir(tmp_path, "plain")
     bom = conll_dir(tmp_path, "bom")
@@ -135,6 +145,7 @@ def test_a_utf8_bom_is_harmless(tmp_path):
     assert a == b and math.isfinite(a["test/f1"])
 
 
+@slow
 def test_bad_conll_files_name_the_file(tmp_path):
     good = "-DOCSTART- O\n\nEU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\n"  # one sentence, 2 columns
     dirs = {
@@ -165,6 +176,7 @@ def test_bad_conll_files_name_the_file(tmp_path):
 # --- process -------------------------------------------------------------------------------------------
 
 
+@slow
 def test_failed_jobs_of_a_sweep_are_logged_and_reported_and_the_good_one_kept(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_entry(
@@ -183,6 +195,7 @@ def test_failed_jobs_of_a_sweep_are_logged_and_reported_and_the_good_one_kept(tm
     assert math.isfinite(read_metrics(sweep / "1")["test/f1"])
 
 
+@slow
 def test_debug_fast_is_a_limited_smoke_run_on_every_task(tmp_path):
     # model=tiny for the encoders (the default MiniLM works too, at ~20 s a task); each task's default data.
     sweep = tmp_path / "sweep"
@@ -204,3 +217,90 @@ def test_debug_fast_is_a_limited_smoke_run_on_every_task(tmp_path):
         n, m = (int(x) for x in scored[0].split()[0:3:2])
         assert 0 < n <= m
     assert json.loads((sweep / "image/metrics.json").read_text())["test/accuracy"] >= 0
+
+
+# --- the checks that the drill's second round added (config alone: no subprocess needed) ---------------
+
+
+def composed(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=["task=ner", "model=tiny", "logger=none", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("seed=abc", "seed='abc': expected an integer >= 0"),
+        # Lightning would silently replace it by 0 (a warning), so two "different" seeds would be one.
+        ("seed=-1", "seed=-1: expected an integer >= 0"),
+        ("seed=4294967296", "seed=4294967296: expected an integer in [0, 4294967295]"),
+        ("task.module.optimizer.lr=-1", "task.module.optimizer.lr=-1: expected a finite number > 0"),
+        ("task.module.optimizer.lr=0", "task.module.optimizer.lr=0: expected a finite number > 0"),
+        ("task.module.optimizer.weight_decay=-0.1", "task.module.optimizer.weight_decay=-0.1: expected"),
+        ("task.module.dropout=1.5", "task.module.dropout=1.5: expected a probability in [0, 1)"),
+        ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0: expected an integer >= 1"),
+    ],
+)
+def test_config_checks_name_the_key(override, expected):
+    with pytest.raises(ValueError, match="^" + re.escape(expected)):
+        check_config(composed([override]))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"hello\n", "(not a torch zip checkpoint)"), (b"", "(empty file)")],
+)
+def test_ckpt_path_must_be_a_readable_checkpoint(tmp_path, content, expected):
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(
+        ValueError, match=re.escape(f"ckpt_path={path}: {path} is not a readable checkpoint {expected}")
+    ):
+        check_config(composed([f"ckpt_path={path}"]))
+
+
+def test_ckpt_path_of_another_task_or_without_weights_is_refused(tmp_path):
+    path = tmp_path / "x.ckpt"
+    torch.save({"state_dict": {}, "task_name": "image"}, path)
+    with pytest.raises(ValueError, match="is a checkpoint of task 'image', expected 'ner'"):
+        check_config(composed([f"ckpt_path={path}", "train=false"]))
+    torch.save({"epoch": 1}, path)
+    with pytest.raises(ValueError, match="is not a Lightning checkpoint"):
+        check_config(composed([f"ckpt_path={path}"]))
+
+
+@slow
+def test_a_file_that_is_not_a_checkpoint_as_ckpt_path_through_the_entry_point(tmp_path):
+    junk = tmp_path / "notes.ckpt"
+    junk.write_text("hello")  # was a KeyError deep inside Lightning's restore, after the data and model
+    assert_single_run_fails(
+        tmp_path, [*NER, f"ckpt_path={junk}"], f"ckpt_path={junk}: {junk} is not a readable"
+    )
+
+
+SQUAD = {
+    "data": [
+        {
+            "paragraphs": [
+                {
+                    "context": "Paris is the capital.",
+                    "qas": [{"id": "q1", "question": "What?", "answers": []}],
+                }
+            ]
+        }
+    ]
+}
+
+
+def test_squad_file_not_utf8_or_with_an_empty_answer_names_the_file(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_bytes(json.dumps(SQUAD).replace("Paris", "Par\u00eds").encode("latin-1"))
+    with pytest.raises(ValueError, match=re.escape(f"{path}: not valid UTF-8 (byte 0xed at offset")):
+        read_squad(path)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(SQUAD).encode())  # a byte-order mark is harmless
+    assert [e.id for e in read_squad(path)] == ["q1"]
+    empty = json.loads(json.dumps(SQUAD))
+    empty["data"][0]["paragraphs"][0]["qas"][0]["answers"] = [{"text": "", "answer_start": 99}]
+    path.write_text(json.dumps(empty))
+    with pytest.raises(ValueError, match=re.escape(f"{path}: question q1: answer 0 has an empty text")):
+        read_squad(path)
