@@ -239,6 +239,11 @@ def composed(overrides: list[str]):
         ("task.module.optimizer.weight_decay=-0.1", "task.module.optimizer.weight_decay=-0.1: expected"),
         ("task.module.dropout=1.5", "task.module.dropout=1.5: expected a probability in [0, 1)"),
         ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0: expected an integer >= 1"),
+        # it trained in full, then failed for want of val/f1
+        (
+            "+trainer.limit_val_batches=0",
+            "trainer.limit_val_batches=0: the run is scored on val; expected > 0",
+        ),
     ],
 )
 def test_config_checks_name_the_key(override, expected):

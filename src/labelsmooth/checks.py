@@ -92,6 +92,10 @@ def check_config(cfg: DictConfig) -> None:
         _integer("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1)
     # Lightning divides by it (estimated_stepping_batches) long after the data and model are built.
     _integer("trainer.accumulate_grad_batches", cfg.trainer.get("accumulate_grad_batches", 1), 1)
+    for split in SPLITS:  # metrics.json holds val and test scores: a split never evaluated has none
+        limit = cfg.trainer.get(f"limit_{split}_batches")
+        if limit is not None and not isinstance(limit, bool) and limit == 0:
+            raise ValueError(f"trainer.limit_{split}_batches=0: the run is scored on {split}; expected > 0")
     if not cfg.train and not cfg.get("ckpt_path"):
         raise ValueError("ckpt_path: train=false evaluates a checkpoint; give ckpt_path=<.ckpt file>")
     check_checkpoint_path(cfg)
