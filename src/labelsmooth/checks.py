@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import math
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
+from labelsmooth.smoothing.teacher import _short_reason
 from labelsmooth.tasks.base import CALIBRATION_METRICS
 
 # The top-level keys of conf/config.yaml and its groups; anything else (`+ckpt_pth=…`) is a typo.
@@ -33,6 +38,7 @@ TOP_LEVEL = [
     "hparams_search",
 ]
 SPLITS = ("val", "test")
+SEED_MAX = 2**32 - 1
 # One small batch per head kind: enough for a smoothing to build its targets (or refuse the kind).
 _DUMMY = {
     "classes": (torch.zeros(1, 3), torch.zeros(1, dtype=torch.long), None),
@@ -41,9 +47,11 @@ _DUMMY = {
 }
 
 
-def _integer(key: str, value: Any, minimum: int) -> None:
+def _integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{key}={value!r}: expected an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{key}={value!r}: expected an integer in [{minimum}, {maximum}]")
 
 
 def check_keys(cfg: DictConfig) -> None:
@@ -75,13 +83,26 @@ def metric_names(cfg: DictConfig) -> list[str]:
 def check_config(cfg: DictConfig) -> None:
     """Everything the config alone can tell is wrong, before any file is read or model built."""
     check_keys(cfg)
+    # Lightning would replace a seed outside numpy's range by 0 with a mere warning.
+    _integer("seed", cfg.get("seed"), 0, SEED_MAX)
     for key in ("batch_size", "eval_batch_size"):
         _integer(f"task.datamodule.{key}", cfg.task.datamodule.get(key), 1)
     if cfg.train:
         # The LR schedule needs a finite number of steps: -1 (Lightning's "forever") cannot be warmed up.
         _integer("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1)
-    elif not cfg.get("ckpt_path"):
+    # Lightning divides by it (estimated_stepping_batches) long after the data and model are built.
+    _integer("trainer.accumulate_grad_batches", cfg.trainer.get("accumulate_grad_batches", 1), 1)
+    for split in SPLITS:  # metrics.json holds val and test scores: a split never evaluated has none
+        limit = cfg.trainer.get(f"limit_{split}_batches")
+        if limit is not None and not isinstance(limit, bool) and limit == 0:
+            raise ValueError(f"trainer.limit_{split}_batches=0: the run is scored on {split}; expected > 0")
+    if not cfg.train and not cfg.get("ckpt_path"):
         raise ValueError("ckpt_path: train=false evaluates a checkpoint; give ckpt_path=<.ckpt file>")
+    check_checkpoint_path(cfg)
+    _check_optimizer(cfg.task.module.get("optimizer"))
+    dropout = cfg.task.module.get("dropout")
+    if dropout is not None and not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
+        raise ValueError(f"task.module.dropout={dropout!r}: expected a probability in [0, 1)")
     names = metric_names(cfg)
     listed = ", ".join(f"val/{n}" for n in names)
     if cfg.optimized_metric not in [f"{split}/{n}" for split in SPLITS for n in names]:
@@ -114,3 +135,52 @@ def check_max_length(datamodule: Any) -> None:
             f"task.datamodule.max_length={max_length}: the encoder {model.name_or_path} has only "
             f"{positions} positions; expected max_length <= {positions}"
         )
+
+
+def _check_optimizer(node: Any) -> None:
+    """The optimizer's learning rate and weight decay (torch names neither key when it refuses them)."""
+    if not isinstance(node, Mapping):
+        return
+    for key, low, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False)):
+        if key not in node:
+            continue
+        value = node[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or value < low or (strict and value == low):
+            bound = "> 0" if strict else ">= 0"
+            raise ValueError(f"task.module.optimizer.{key}={value!r}: expected a finite number {bound}")
+
+
+def check_checkpoint_path(cfg: DictConfig) -> None:
+    """`ckpt_path`, when it names a file: a readable weights-only checkpoint of this task's module.
+
+    A missing file is left to `resolve_ckpt_path` (`last` may not exist yet: a requeued job without one).
+    """
+    value = cfg.get("ckpt_path")
+    if value is None:
+        return
+    if str(value) == "last":
+        path = Path(str(cfg.paths.output_dir)) / "checkpoints" / "last.ckpt"
+    else:
+        path = Path(str(value)).expanduser()
+    if not path.is_file():
+        return
+    ckpt = load_checkpoint(f"ckpt_path={value}", path)
+    if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
+        raise ValueError(f"ckpt_path={value}: {path} is not a Lightning checkpoint (no 'state_dict')")
+    task = ckpt.get("task_name")
+    if task is not None and task != cfg.task.name:
+        raise ValueError(
+            f"ckpt_path={value}: {path} is a checkpoint of task {task!r}, expected {cfg.task.name!r}"
+        )
+
+
+def load_checkpoint(key: str, path: Path) -> Any:
+    """torch.load, weights-only, memory-mapped; an empty, cut or foreign file: one line naming `key`."""
+    reason = "empty file"
+    if path.stat().st_size > 0:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as err:
+            reason = _short_reason(err)
+    raise ValueError(f"{key}: {path} is not a readable checkpoint ({reason})")

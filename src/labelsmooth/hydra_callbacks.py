@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -25,6 +26,9 @@ ERROR = "error.txt"
 
 
 def _first_line(error: BaseException) -> str:
+    # Hydra wraps what a `_target_` raised ("Error in call to target 'x':" first): report the cause.
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"
 

@@ -72,6 +72,8 @@ def parse_squad(dataset: Any, path: str | Path = "<json>", check_answers: bool =
                 for n, answer in enumerate(_get(qa, "answers", list, at, path)):
                     text = _get(answer, "text", str, f"{at}.answers[{n}]", path)
                     start = _get(answer, "answer_start", int, f"{at}.answers[{n}]", path)
+                    if check_answers and not text.strip():
+                        raise ValueError(f"{path}: question {qid}: answer {n} has an empty text")
                     found = context[start : start + len(text)]
                     if check_answers and (start < 0 or found != text):
                         raise ValueError(
@@ -95,9 +97,13 @@ def read_squad(path: str | Path, check_answers: bool = True) -> list[QAExample]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such SQuAD file")
     try:
-        dataset = json.loads(path.read_text(encoding="utf-8"))
+        dataset = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is harmless
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not valid UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start})"
+        ) from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
     return parse_squad(dataset, path, check_answers)
 
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
+from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
@@ -74,7 +75,11 @@ class NERDataModule(EncoderDataModule):
         return self.features[split]
 
     def lengths(self, split: str) -> list[int]:
-        return [len(f["input_ids"]) for f in self.features[split]]
+        lengths = [len(f["input_ids"]) for f in self.features[split]]
+        if split == "train":
+            return lengths
+        # A sentence's windows stay together, so a pass cut short (debug=fast) still scores whole sentences.
+        return grouped_lengths(lengths, [f["sentence_index"] for f in self.features[split]])
 
 
 class NERModule(TaskModule):

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from labelsmooth.data.qa_features import prepare_features
 from labelsmooth.data.squad import QAExample
+from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
@@ -97,7 +98,11 @@ class QADataModule(EncoderDataModule):
         return FeatureDataset({k: torch.as_tensor(self.features[split][k]) for k in MODEL_INPUTS})
 
     def lengths(self, split: str) -> list[int]:
-        return np.asarray(self.features[split]["attention_mask"]).sum(1).tolist()
+        lengths = np.asarray(self.features[split]["attention_mask"]).sum(1)
+        if split == "train":
+            return lengths.tolist()
+        # A question's windows stay together, so a pass cut short (debug=fast) still scores whole questions.
+        return grouped_lengths(lengths, self.features[split]["example_index"])
 
 
 class QAModule(TaskModule):
