@@ -46,10 +46,10 @@ def main() -> None:
             cold.append(setup_seconds(args.task, data, features, extra))
             warm.append(setup_seconds(args.task, data, features, extra))
     for name, values in (("tokenise (job 1)", cold), ("cached (jobs 2…)", warm)):
-        print(
-            f"{args.task} {name:<17} {statistics.median(values):7.3f} s  ({min(values):.3f}–{max(values):.3f})"
-        )
-    print(f"set-up time ratio (cached / tokenise): {statistics.median(warm) / statistics.median(cold):.2f}")
+        spread = f"({min(values):.3f}–{max(values):.3f})"
+        print(f"{args.task} {name:<17} {statistics.median(values):7.3f} s  {spread}")
+    ratio = statistics.median(warm) / statistics.median(cold)
+    print(f"set-up time ratio (cached / tokenise): {ratio:.2f}")
 
 
 if __name__ == "__main__":
