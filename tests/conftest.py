@@ -27,8 +27,17 @@ TINY_NER = [
 def run_entry(
     args: list[str], cwd: Path, check: bool = True, timeout: int = 300
 ) -> subprocess.CompletedProcess:
-    """`python run.py ARGS` from `cwd`, W&B offline; a failed job fails the test with its output."""
-    env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    """`python run.py ARGS` from `cwd`, W&B offline; a failed job fails the test with its output.
+
+    tests/support is importable by the job, so a test can add a drill callback (`+callbacks.x._target_=…`).
+    """
+    path = os.pathsep.join(p for p in (str(ROOT / "tests" / "support"), os.environ.get("PYTHONPATH")) if p)
+    env = os.environ | {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HYDRA_FULL_ERROR": "0",
+        "PYTHONPATH": path,
+    }
     proc = subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
         cwd=cwd,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
-from labelsmooth.smoothing.teacher import _short_reason
+from labelsmooth.checkpoints import read_checkpoint
 from labelsmooth.tasks.base import CALIBRATION_METRICS
 
 # The top-level keys of conf/config.yaml and its groups; anything else (`+ckpt_pth=…`) is a typo.
@@ -165,22 +164,8 @@ def check_checkpoint_path(cfg: DictConfig) -> None:
         path = Path(str(value)).expanduser()
     if not path.is_file():
         return
-    ckpt = load_checkpoint(f"ckpt_path={value}", path)
-    if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
-        raise ValueError(f"ckpt_path={value}: {path} is not a Lightning checkpoint (no 'state_dict')")
-    task = ckpt.get("task_name")
-    if task is not None and task != cfg.task.name:
+    task = read_checkpoint(path, f"ckpt_path={value}").task_name  # weights-only; a bad file: one line
+    if task != cfg.task.name:
         raise ValueError(
             f"ckpt_path={value}: {path} is a checkpoint of task {task!r}, expected {cfg.task.name!r}"
         )
-
-
-def load_checkpoint(key: str, path: Path) -> Any:
-    """torch.load, weights-only, memory-mapped; an empty, cut or foreign file: one line naming `key`."""
-    reason = "empty file"
-    if path.stat().st_size > 0:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as err:
-            reason = _short_reason(err)
-    raise ValueError(f"{key}: {path} is not a readable checkpoint ({reason})")

@@ -1,0 +1,83 @@
+"""Preemption and resume through run.py: SIGTERM leaves last.ckpt and no metrics.json; resuming is exact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT, read_metrics, run_entry
+
+pytestmark = pytest.mark.slow  # run.py in subprocesses
+
+# Four training batches an epoch, three epochs; the monitor improves every epoch, so `best` is the last.
+TASKS = {
+    "ner": ["task=ner", "model=tiny", "data.n_train=100", "data.n_val=16", "data.n_test=16"],
+    "qa": [
+        "task=qa",
+        "model=tiny",
+        "data.n_paragraphs_train=8",
+        "data.n_paragraphs_val=3",
+        "data.n_paragraphs_test=3",
+        "task.datamodule.batch_size=24",
+    ],
+}
+COMMON = ["trainer.max_epochs=3", "logger=none", "task.monitor=val/nll", "task.mode=min"]
+
+
+def _drill(step: int) -> list[str]:
+    """A callback (tests/support/drills.py) that sends the job a real SIGTERM after training step `step`."""
+    return ["+callbacks.drill._target_=drills.SigtermAtStep", f"+callbacks.drill.step={step}"]
+
+
+def _scores(run) -> dict[str, float]:
+    return {k: v for k, v in read_metrics(run).items() if k.startswith(("val/", "test/"))}
+
+
+@pytest.mark.parametrize(("task", "step"), [("ner", 5), ("ner", 4), ("qa", 2)])
+def test_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, task, step):
+    """Stopped mid-epoch (ner 5, qa 2) or on an epoch's last batch (ner 4): the same numbers, bit for bit."""
+    args = [*TASKS[task], *COMMON]
+    whole = tmp_path / "whole"
+    run_entry([*args, f"hydra.run.dir={whole}"], cwd=tmp_path)
+
+    cut = tmp_path / "cut"
+    stopped = run_entry([*args, *_drill(step), f"hydra.run.dir={cut}"], cwd=tmp_path, check=False)
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert (cut / "checkpoints" / "last.ckpt").is_file()
+    assert not (cut / "metrics.json").exists()
+    assert "resume with ckpt_path=last" in stopped.stdout + stopped.stderr
+
+    run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
+    assert _scores(cut) == _scores(whole)
+    final = [
+        torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (whole, cut)
+    ]
+    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+
+
+def test_a_terminated_multirun_exits_non_zero_and_runs_no_further_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "smoothing=none,ls,gls", *TASKS["ner"], *COMMON, f"hydra.sweep.dir={sweep}"]
+    env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (sweep / "0" / "checkpoints").is_dir():  # job 0 is training
+        assert proc.poll() is None and time.monotonic() < deadline, "job 0 never started training"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 143, out[-3000:]
+    assert not (sweep / "0" / "metrics.json").exists()
+    assert not (sweep / "1").exists()  # the sweep stopped: jobs 1 and 2 never ran
