@@ -44,6 +44,14 @@ def test_ner_multirun_two_jobs_in_one_wandb_group(tmp_path):
         assert run["summary"]["test/f1"] == pytest.approx(metrics["test/f1"], abs=1e-4)
         logged = set().union(*run["history"])
         assert {"train/loss", "train/nll", "smoothing/alpha", "smoothing/target_entropy", "val/f1"} <= logged
+        # the dashboard: learning rate, plots as images, a table of test predictions, plain smoothing fields
+        assert any(key.startswith("lr-") for key in logged), sorted(logged)
+        media = {k: v for h in run["history"] for k, v in h.items() if k.endswith("/_type")}
+        assert media["test/reliability_diagram/_type"] == "images/separated"
+        assert media["val/penultimate_projection/_type"] == "images/separated"
+        assert media["test/predictions/_type"] == "table-file"
+        assert list((wandb_dir / "files" / "media" / "images" / "test").glob("reliability_diagram_*.png"))
+        assert run["config"]["smoothing_name"] == smoothing and run["config"]["smoothing_alpha"] == 0.1
         runs.append(run)
     assert runs[0]["group"] == runs[1]["group"] != ""
     assert runs[0]["name"] != runs[1]["name"]

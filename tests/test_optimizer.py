@@ -1,0 +1,45 @@
+"""BERT's optimiser recipe: weight decay on weight matrices only, fused AdamW, warm-up then linear decay."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+from labelsmooth.tasks.base import decay_groups, warmup_schedule
+
+
+def test_decay_groups_exempt_biases_and_layernorm_weights_only():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", ["task=ner", "model=tiny"])
+    module = instantiate(cfg.task.module)
+    decay, exempt = decay_groups(module, 0.01)
+    names = {id(p): n for n, p in module.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    exempted = {names[id(p)] for p in exempt["params"]}
+    assert decay["weight_decay"] == 0.01 and exempt["weight_decay"] == 0.0
+    assert decayed | exempted == set(names.values()) and not decayed & exempted
+    assert all(n.endswith(".bias") or "LayerNorm" in n for n in exempted), sorted(exempted)
+    assert any("LayerNorm" in n for n in exempted) and "classifier.bias" in exempted
+    # every matrix decays: the embeddings, the attention and feed-forward weights, the classifier
+    assert {"classifier.weight", "encoder.embeddings.word_embeddings.weight"} <= decayed
+    assert all(n.endswith(".weight") and "LayerNorm" not in n for n in decayed)
+
+
+def test_the_configured_optimizer_is_fused_adamw_with_those_groups():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", ["task=ner", "model=tiny"])
+    module = instantiate(cfg.task.module)
+    optimizer = module.optimizer_factory(params=decay_groups(module, 0.01))
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
+
+
+@pytest.mark.parametrize(("step", "factor"), [(0, 0.25), (3, 1.0), (4, 1.0), (7, 0.625), (11, 0.125), (12, 0.0), (20, 0.0)])
+def test_warmup_then_linear_decay(step, factor):
+    assert warmup_schedule(4, 12, decay=True)(step) == pytest.approx(factor)
