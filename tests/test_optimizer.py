@@ -40,6 +40,10 @@ def test_the_configured_optimizer_is_fused_adamw_with_those_groups():
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
 
 
-@pytest.mark.parametrize(("step", "factor"), [(0, 0.25), (3, 1.0), (4, 1.0), (7, 0.625), (11, 0.125), (12, 0.0), (20, 0.0)])
+# 4 warm-up steps of 12: (s + 1) / 4, then (12 - s) / 8, hand-computed.
+FACTORS = [(0, 0.25), (3, 1.0), (4, 1.0), (7, 0.625), (11, 0.125), (12, 0.0), (20, 0.0)]
+
+
+@pytest.mark.parametrize(("step", "factor"), FACTORS)
 def test_warmup_then_linear_decay(step, factor):
     assert warmup_schedule(4, 12, decay=True)(step) == pytest.approx(factor)
