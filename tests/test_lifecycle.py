@@ -26,7 +26,7 @@ TASKS = {
         "task.datamodule.batch_size=24",
     ],
 }
-COMMON = ["trainer.max_epochs=3", "logger=none", "task.monitor=val/nll", "task.mode=min"]
+COMMON = ["trainer.max_epochs=2", "logger=none", "task.monitor=val/nll", "task.mode=min"]
 
 
 def _drill(step: int) -> list[str]:
@@ -38,12 +38,26 @@ def _scores(run) -> dict[str, float]:
     return {k: v for k, v in read_metrics(run).items() if k.startswith(("val/", "test/"))}
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """One uninterrupted run per task, shared by the cases that stop it at different steps."""
+    runs = {}
+
+    def get(task: str):
+        if task not in runs:
+            folder = tmp_path_factory.mktemp(f"whole-{task}")
+            run_entry([*TASKS[task], *COMMON, f"hydra.run.dir={folder / 'run'}"], cwd=folder)
+            runs[task] = folder / "run"
+        return runs[task]
+
+    return get
+
+
 @pytest.mark.parametrize(("task", "step"), [("ner", 5), ("ner", 4), ("qa", 2)])
-def test_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, task, step):
+def test_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterrupted, task, step):
     """Stopped mid-epoch (ner 5, qa 2) or on an epoch's last batch (ner 4): the same numbers, bit for bit."""
     args = [*TASKS[task], *COMMON]
-    whole = tmp_path / "whole"
-    run_entry([*args, f"hydra.run.dir={whole}"], cwd=tmp_path)
+    whole = uninterrupted(task)
 
     cut = tmp_path / "cut"
     stopped = run_entry([*args, *_drill(step), f"hydra.run.dir={cut}"], cwd=tmp_path, check=False)

@@ -270,7 +270,7 @@ def test_ckpt_path_of_another_task_or_without_weights_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is a checkpoint of task 'image', expected 'ner'"):
         check_config(composed([f"ckpt_path={path}", "train=false"]))
     torch.save({"epoch": 1}, path)
-    with pytest.raises(ValueError, match="is not a Lightning checkpoint"):
+    with pytest.raises(ValueError, match="is not a task checkpoint of this project"):
         check_config(composed([f"ckpt_path={path}"]))
 
 

@@ -67,7 +67,8 @@ def datamodule_settings(config_path: Path, task: str) -> dict[str, Any]:
         # The source is replaced by the input, the model comes from the checkpoint, and new input has no
         # features to reuse: none is resolved (their ${hydra:runtime.cwd} only resolves inside a Hydra job).
         for name in ("_target_", "source", "model", "cache_dir"):
-            node.pop(name, None)
+            if name in node:
+                del node[name]  # not pop(): that would resolve the value first
         return dict(OmegaConf.to_container(node, resolve=True))
     except OmegaConfBaseException as err:
         raise ValueError(f"{config_path}: {str(err).splitlines()[0]}") from None
