@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 from conftest import ROOT, read_metrics, run_entry
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow  # run.py sweeps and the notebook in subprocesses
 
 sys.path.insert(0, str(ROOT / "experiments"))
 from summarise import summarise  # noqa: E402

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from conftest import ROOT
@@ -47,3 +49,19 @@ FACTORS = [(0, 0.25), (3, 1.0), (4, 1.0), (7, 0.625), (11, 0.125), (12, 0.0), (2
 @pytest.mark.parametrize(("step", "factor"), FACTORS)
 def test_warmup_then_linear_decay(step, factor):
     assert warmup_schedule(4, 12, decay=True)(step) == pytest.approx(factor)
+
+
+def test_a_task_module_fitted_without_a_smoothing_stops(tmp_path):
+    """No silent plain cross-entropy: training needs the SmoothingCallback (`smoothing=none` for plain CE)."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from labelsmooth.specs import MLPSpec
+    from labelsmooth.tasks.image import ImageModule
+
+    data = TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.arange(8))
+    sgd = partial(torch.optim.SGD, lr=0.1)
+    module = ImageModule(MLPSpec(hidden=5), in_features=4, num_classes=3, optimizer=sgd)
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match="no smoothing attached; training needs callbacks.smoothing"):
+        trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=4))
