@@ -56,11 +56,15 @@ def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str,
 class SplitDataModule(pl.LightningDataModule):
     """Train/val/test loaders over `dataset(split)`, batched by `EpochBatchSampler` (seeded, resumable)."""
 
-    def __init__(self, batch_size: int, eval_batch_size: int, seed: int = 0) -> None:
+    def __init__(
+        self, batch_size: int, eval_batch_size: int, seed: int = 0, group_by_length: bool = False
+    ) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.seed = seed
+        # Training batches of similar lengths (evaluation is always sorted by length: it changes no number).
+        self.group_by_length = group_by_length
         # A task sets this when its items need more than torch's default collation (padding).
         self.collate_fn: Callable | None = None
 
@@ -75,7 +79,8 @@ class SplitDataModule(pl.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         dataset = self.dataset(split)
         size = self.batch_size if train else self.eval_batch_size
-        sampler = EpochBatchSampler(len(dataset), size, train, self.seed, self.lengths(split))
+        lengths = self.lengths(split) if self.group_by_length or not train else None
+        sampler = EpochBatchSampler(len(dataset), size, train, self.seed, lengths)
         # Its own generator: a loader draws a seed whenever an iterator starts, which must not move the
         # global RNG (dropout's), or a run resumed at an epoch boundary would see other dropout masks.
         generator = torch.Generator().manual_seed(self.seed)
@@ -106,8 +111,9 @@ class EncoderDataModule(SplitDataModule):
         eval_batch_size: int,
         seed: int,
         cache_dir: str | None,
+        group_by_length: bool,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, seed)
+        super().__init__(batch_size, eval_batch_size, seed, group_by_length)
         self.source = source
         self.model = model
         self.max_length = max_length

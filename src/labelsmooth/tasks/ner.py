@@ -35,8 +35,11 @@ class NERDataModule(EncoderDataModule):
         eval_batch_size: int,
         seed: int = 0,
         cache_dir: str | None = None,
+        group_by_length: bool = False,
     ) -> None:
-        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed, cache_dir)
+        super().__init__(
+            source, model, max_length, batch_size, eval_batch_size, seed, cache_dir, group_by_length
+        )
         self.labels = list(labels)
         self.label_all_tokens = label_all_tokens
 

@@ -72,8 +72,11 @@ class QADataModule(EncoderDataModule):
         eval_batch_size: int,
         seed: int = 0,
         cache_dir: str | None = None,
+        group_by_length: bool = False,
     ) -> None:
-        super().__init__(source, model, max_length, batch_size, eval_batch_size, seed, cache_dir)
+        super().__init__(
+            source, model, max_length, batch_size, eval_batch_size, seed, cache_dir, group_by_length
+        )
         self.collate_fn = collate_trimmed
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
