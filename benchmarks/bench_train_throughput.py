@@ -121,7 +121,7 @@ def run_lab(
     callbacks = [
         instantiate(node)
         for name, node in cfg.callbacks.items()
-        if name != "model_checkpoint" and isinstance(node, DictConfig) and "_target_" in node
+        if not name.endswith("_checkpoint") and isinstance(node, DictConfig) and "_target_" in node
     ]
     trainer = instantiate(
         cfg.trainer,
