@@ -63,9 +63,13 @@ def read_jobs(sweep_dirs: list[Path], warn=None) -> list[Job]:
             )
             if seed is None:  # the seed came from a config file, not the command line
                 seed = OmegaConf.load(folder / ".hydra" / "config.yaml").get("seed")
+            written = json.loads(metrics_file.read_text())
+            if (written.get("run") or {}).get("limited"):
+                warn(f"warning: skipping limited job {folder} (debug / limit_*_batches: part of the data)")
+                continue
             metrics = {
                 k: float(v)
-                for k, v in json.loads(metrics_file.read_text()).items()
+                for k, v in written.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             }
             kept = tuple(o for o in overrides if not _is_ignored(o))

@@ -183,3 +183,23 @@ def test_plot_grid_reads_values_the_overrides_do_not_name_from_the_saved_config(
         capture_output=True,
     )
     assert out.stat().st_size > 0
+
+
+def test_limited_and_unfinished_jobs_are_skipped_with_a_warning(tmp_path):
+    from sweeps import read_jobs
+
+    for name, metrics in (
+        ("0", {"test/f1": 80.0}),
+        ("1", {"test/f1": 99.0, "run": {"limited": True}}),
+        ("2", None),
+    ):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump(["smoothing=ls", f"seed={name}"])
+        )
+        if metrics is not None:
+            (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+    warnings: list[str] = []
+    jobs = read_jobs([tmp_path], warn=warnings.append)
+    assert [job.metrics["test/f1"] for job in jobs] == [80.0]
+    assert len(warnings) == 2 and "limited" in warnings[0] and "unfinished" in warnings[1]
