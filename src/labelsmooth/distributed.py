@@ -13,8 +13,8 @@ import sys
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning_fabric.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from omegaconf import open_dict, read_write
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 
 def hydra_single_run_argv(trainer: pl.Trainer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from lightning_fabric.utilities.apply_func import move_data_to_device
+from pytorch_lightning.utilities import move_data_to_device
 from torch import Tensor
 
 from labelsmooth.callbacks.media import log_image

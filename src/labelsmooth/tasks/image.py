@@ -12,7 +12,8 @@ from torch.utils.data import TensorDataset
 
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import MLPSpec, as_config, as_spec
-from labelsmooth.tasks.base import Decoded, SplitDataModule, TaskModule
+from labelsmooth.tasks.base import Decoded, TaskModule
+from labelsmooth.tasks.data import SplitDataModule
 
 
 class ImageDataModule(SplitDataModule):

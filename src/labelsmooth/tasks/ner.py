@@ -15,7 +15,8 @@ from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.conlleval import ner_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import TABLE_ROWS, Decoded, EncoderDataModule, TaskModule
+from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
+from labelsmooth.tasks.data import EncoderDataModule
 
 # Words per sentence in the eval item index (sentence · MAX_WORDS + word): far above any real sentence.
 MAX_WORDS = 1 << 20

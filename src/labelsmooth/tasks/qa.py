@@ -21,7 +21,8 @@ from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
-from labelsmooth.tasks.base import TABLE_ROWS, Decoded, EncoderDataModule, TaskModule
+from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
+from labelsmooth.tasks.data import EncoderDataModule
 
 MODEL_INPUTS = (
     "input_ids",
