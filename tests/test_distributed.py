@@ -57,8 +57,10 @@ def test_multirun_of_ddp_jobs_runs_each_job_once(tmp_path):
     run_entry(["-m", "smoothing=ls,gls", *args, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0", "1"]  # not a sweep replayed by the second rank of each job
+    assert not (tmp_path / "outputs").exists()  # nor one written elsewhere
     for job, target in zip(jobs, ["LabelSmoothing", "GaussianLabelSmoothing"], strict=True):
         metrics = read_metrics(sweep / job)
         assert metrics["run"]["world_size"] == 2
+        assert (sweep / job / "train_ddp_process_1.log").is_file()  # this job's own rank 1, as a single run
         config = (sweep / job / ".hydra" / "config.yaml").read_text()
         assert f"labelsmooth.smoothing.{target}" in config

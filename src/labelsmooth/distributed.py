@@ -8,7 +8,10 @@ and points Hydra's run dir at its output folder, so every rank of job n is job n
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
@@ -27,3 +30,16 @@ def hydra_single_run_argv(trainer: pl.Trainer) -> None:
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+@contextmanager
+def job_environment() -> Iterator[None]:
+    """Give the environment back as it was after a job: Lightning leaves LOCAL_RANK, MASTER_PORT, … set in
+    the process that started the ranks, and the next job of a multirun would take them as 'ranks already
+    started elsewhere' and start none."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

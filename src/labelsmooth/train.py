@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from labelsmooth.checks import check_config, check_max_length, check_smoothing
-from labelsmooth.distributed import hydra_single_run_argv
+from labelsmooth.distributed import hydra_single_run_argv, job_environment
 from labelsmooth.outputs import provenance, write_metrics
 from labelsmooth.smoothing import SmoothingCallback
 
@@ -72,6 +72,11 @@ def _scores(module: pl.LightningModule, trainer: pl.Trainer, split: str) -> dict
 def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
     check_config(cfg)
+    with job_environment():
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float:
     try:
         pl.seed_everything(cfg.seed, workers=True)
         callbacks = _instantiate_group(cfg.get("callbacks"))
@@ -123,6 +128,9 @@ def train(cfg: DictConfig) -> float:
         import wandb
 
         wandb.finish()
+        # The next job of a multirun starts its own ranks: it needs a process group of its own.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def _limited(trainer: pl.Trainer) -> bool:
