@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -150,22 +151,32 @@ def _check_optimizer(node: Any) -> None:
             raise ValueError(f"task.module.optimizer.{key}={value!r}: expected a finite number {bound}")
 
 
-def check_checkpoint_path(cfg: DictConfig) -> None:
-    """`ckpt_path`, when it names a file: a readable weights-only checkpoint of this task's module.
-
-    A missing file is left to `resolve_ckpt_path` (`last` may not exist yet: a requeued job without one).
-    """
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path`: null, `last` (this job's own checkpoints/last.ckpt) or a file; a requeued SLURM job
+    (SLURM_RESTART_COUNT > 0) resumes from its own last.ckpt by itself, and starts afresh without one."""
     value = cfg.get("ckpt_path")
     if value is None:
-        return
-    if str(value) == "last":
-        path = Path(str(cfg.paths.output_dir)) / "checkpoints" / "last.ckpt"
-    else:
-        path = Path(str(value)).expanduser()
+        if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) == 0:
+            return None
+        own_last = _own_last(cfg)
+        return str(own_last) if own_last.is_file() else None
+    path = _own_last(cfg) if str(value) == "last" else Path(str(value)).expanduser()
     if not path.is_file():
+        raise ValueError(f"ckpt_path={value}: no checkpoint file at {path}")
+    return str(path)
+
+
+def _own_last(cfg: DictConfig) -> Path:
+    """This job's checkpoints/last.ckpt (its output folder resolves only inside a Hydra job)."""
+    return Path(str(cfg.paths.output_dir)) / "checkpoints" / "last.ckpt"
+
+
+def check_checkpoint_path(cfg: DictConfig) -> None:
+    """The checkpoint `ckpt_path` resolves to: a readable weights-only checkpoint of this task's module."""
+    path = resolve_ckpt_path(cfg)
+    if path is None:
         return
-    task = read_checkpoint(path, f"ckpt_path={value}").task_name  # weights-only; a bad file: one line
+    key = f"ckpt_path={cfg.get('ckpt_path')}"
+    task = read_checkpoint(Path(path), key).task_name  # weights-only; a bad file: one line
     if task != cfg.task.name:
-        raise ValueError(
-            f"ckpt_path={value}: {path} is a checkpoint of task {task!r}, expected {cfg.task.name!r}"
-        )
+        raise ValueError(f"{key}: {path} is a checkpoint of task {task!r}, expected {cfg.task.name!r}")

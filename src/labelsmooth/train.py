@@ -8,8 +8,6 @@ tokenised, checked), and only then the model.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -17,7 +15,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from labelsmooth.checks import check_config, check_max_length, check_smoothing
+from labelsmooth.checks import check_config, check_max_length, check_smoothing, resolve_ckpt_path
 from labelsmooth.distributed import hydra_single_run_argv, job_environment
 from labelsmooth.outputs import provenance, write_metrics
 from labelsmooth.smoothing import SmoothingCallback
@@ -36,23 +34,6 @@ def _instantiate_group(group: DictConfig | None) -> list:
     return [
         instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node
     ]
-
-
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path`: null, `last` (this job's own checkpoints/last.ckpt) or a file; a requeued SLURM job
-    resumes from its own last.ckpt by itself."""
-    own_last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    value = cfg.get("ckpt_path")
-    if value is None:
-        requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
-        if requeued and own_last.is_file():
-            log.info("requeued SLURM job: resuming from %s", own_last)
-            return str(own_last)
-        return None
-    path = own_last if str(value) == "last" else Path(str(value)).expanduser()
-    if not path.is_file():
-        raise ValueError(f"ckpt_path={value}: no checkpoint file at {path}")
-    return str(path)
 
 
 def dashboard_fields(cfg: DictConfig) -> dict:
@@ -84,7 +65,9 @@ def _train(cfg: DictConfig) -> float:
         for callback in callbacks:
             if isinstance(callback, SmoothingCallback):
                 check_smoothing(callback.smoothing, module_cls)
-        ckpt_path = resolve_ckpt_path(cfg)
+        ckpt_path = resolve_ckpt_path(cfg)  # check_config has read it: a checkpoint of this task
+        if ckpt_path:
+            log.info("%s from %s", "resuming" if cfg.train else "evaluating", ckpt_path)
         datamodule = instantiate(cfg.task.datamodule)
         check_max_length(datamodule)
         datamodule.prepare_data()
