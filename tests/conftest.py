@@ -55,3 +55,17 @@ def run_entry(
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def run_notebook(sweep: Path) -> str:
+    """Execute notebooks/sweep_analysis.ipynb on `sweep` (as a user would); the text its cells printed."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "sweep_analysis.ipynb", as_version=4)
+    os.environ["LABELSMOOTH_SWEEP"] = str(sweep)
+    try:
+        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        del os.environ["LABELSMOOTH_SWEEP"]
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)

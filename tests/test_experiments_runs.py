@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-import nbformat
 import pytest
-from conftest import ROOT, TINY_NER, read_metrics, run_entry
-from nbclient import NotebookClient
+from conftest import ROOT, TINY_NER, read_metrics, run_entry, run_notebook
 
 TINY_QA = [
     "model=tiny",
@@ -51,14 +48,8 @@ def test_gls_grid_sweeps_alpha_and_sigma_and_the_notebook_draws_its_heatmaps(tmp
     )
     assert (sweep / "grid_smoothing.sigma_by_smoothing.alpha.png").stat().st_size > 0, proc.stderr
 
-    nb = nbformat.read(ROOT / "notebooks" / "sweep_analysis.ipynb", as_version=4)
-    os.environ["LABELSMOOTH_SWEEP"] = str(sweep)
-    try:
-        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    finally:
-        del os.environ["LABELSMOOTH_SWEEP"]
+    printed = run_notebook(sweep)
     assert (sweep / "grid_heatmaps.png").stat().st_size > 0
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "numeric sweep keys: ['smoothing.alpha', 'smoothing.sigma']" in printed
 
 

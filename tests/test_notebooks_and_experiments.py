@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-import nbformat
 import pytest
-from conftest import ROOT, read_metrics, run_entry
-from nbclient import NotebookClient
+from conftest import ROOT, read_metrics, run_entry, run_notebook
 
 pytestmark = pytest.mark.slow  # run.py sweeps and the notebook in subprocesses
 
@@ -69,14 +66,8 @@ def test_calibration_recipe_reports_before_and_after_temperature_scaling(tmp_pat
         assert metrics["val/nll_ts"] <= metrics["val/nll"] + 1e-6
         assert {"test/ece", "test/ece_ts", "test/nll_ts"} <= metrics.keys()
 
-    nb = nbformat.read(ROOT / "notebooks" / "sweep_analysis.ipynb", as_version=4)
-    os.environ["LABELSMOOTH_SWEEP"] = str(sweep)
-    try:
-        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    finally:
-        del os.environ["LABELSMOOTH_SWEEP"]
+    printed = run_notebook(sweep)
     assert (sweep / "ece_by_configuration.png").stat().st_size > 0
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "| smoothing=ls " in printed and "| smoothing=none " in printed
 
 
