@@ -8,6 +8,7 @@ tokenised, checked), and only then the model.
 from __future__ import annotations
 
 import logging
+import signal
 
 import pytorch_lightning as pl
 import torch
@@ -57,7 +58,26 @@ def train(cfg: DictConfig) -> float:
         return _train(cfg)
 
 
+class _Sigterm:
+    """Notes a SIGTERM wherever it lands. Lightning turns one into a stop only inside its loops, and forgets
+    one that arrives after the last training batch or between its calls; the job checks this flag too."""
+
+    received = False
+
+    @classmethod
+    def note(cls, signum: int, frame: object) -> None:
+        cls.received = True
+
+    @classmethod
+    def stop_if_received(cls) -> None:
+        if cls.received:
+            raise SIGTERMException
+
+
 def _train(cfg: DictConfig) -> float:
+    _Sigterm.received = False
+    # Kept by Lightning: it calls the handler it finds beside its own while it trains or evaluates.
+    previous = signal.signal(signal.SIGTERM, _Sigterm.note)
     try:
         pl.seed_everything(cfg.seed, workers=True)
         callbacks = _instantiate_group(cfg.get("callbacks"))
@@ -86,18 +106,22 @@ def _train(cfg: DictConfig) -> float:
 
         best = ckpt_path
         if cfg.train:
+            _Sigterm.stop_if_received()
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             saved = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             # fast_dev_run saves no checkpoint: the weights in memory are evaluated then.
             best = saved or None
+        _Sigterm.stop_if_received()
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics = _scores(module, trainer, "val")
+        _Sigterm.stop_if_received()
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics |= _scores(module, trainer, "test")
         if cfg.optimized_metric not in metrics:
             raise KeyError(
                 f"optimized_metric={cfg.optimized_metric}: not among the metrics {sorted(metrics)}"
             )
+        _Sigterm.stop_if_received()  # last: a preempted job writes no metrics.json
         if trainer.is_global_zero:
             run = provenance(str(trainer.strategy.root_device))
             run |= {"seed": cfg.seed, "world_size": trainer.world_size, "limited": _limited(trainer)}
@@ -108,6 +132,7 @@ def _train(cfg: DictConfig) -> float:
         log.error("preempted (SIGTERM): no metrics.json; resume with ckpt_path=last")
         raise SystemExit(PREEMPTED) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         import wandb
 
         wandb.finish()
