@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 from matplotlib.figure import Figure  # object API with the Agg canvas: no pyplot global state
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweeps import Job, read_jobs  # noqa: E402
+from labelsmooth.sweeps import Job, read_jobs
 
 # Metrics where smaller is better get the reversed colour map, so "better" is always the same colour.
 LOWER_IS_BETTER = ("ece", "mce", "nll", "loss", "error")

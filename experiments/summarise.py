@@ -1,29 +1,19 @@
 """Summarise a sweep: mean ± std over seeds of chosen metrics, one row per configuration, as Markdown.
 
 python experiments/summarise.py outputs/experiments/ls_calibration/<stamp> test/accuracy test/ece test/ece_ts
+
+Jobs are read by `labelsmooth.sweeps.read_jobs` (the reader verdicts.py and plot_grid.py use): unfinished
+and `limited` jobs are skipped with a warning and never counted; `seeds` is the number of finished jobs.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
-
-def job_results(sweep_dir: Path) -> list[tuple[str, dict[str, float] | None]]:
-    """(configuration without the seed, metrics or None when the job left no metrics.json) per job folder."""
-    rows = []
-    for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):  # grid/… choices nest
-        job = overrides_file.parent.parent
-        overrides = yaml.safe_load(overrides_file.read_text())
-        config = " ".join(o for o in overrides if not o.startswith(("seed=", "hydra.", "experiment=")))
-        metrics_file = job / "metrics.json"
-        rows.append((config, json.loads(metrics_file.read_text()) if metrics_file.exists() else None))
-    return rows
+from labelsmooth.sweeps import configuration_names, read_jobs
 
 
 def mean_std(values: list[float]) -> str:
@@ -32,20 +22,16 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
-def summarise(sweep_dir: Path, metrics: list[str]) -> str:
-    """A Markdown table: configuration, seeds finished/run, then mean ± std (sample std) of each metric."""
-    groups: dict[str, list[dict | None]] = defaultdict(list)
-    for config, result in job_results(sweep_dir):
-        groups[config].append(result)
-    if not groups:
-        raise SystemExit(f"{sweep_dir}: no job folders with .hydra/overrides.yaml")
+def summarise(sweep_dir: Path, metrics: list[str], warn=None) -> str:
+    """A Markdown table: configuration, finished seeds, then mean ± std (sample std) of each metric."""
+    jobs = read_jobs([Path(sweep_dir)], warn=warn)
+    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for job, name in configuration_names(jobs).items():
+        groups[name].append(job.metrics)
     lines = ["| configuration | seeds | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
-    for config, results in groups.items():
-        done = [r for r in results if r is not None]
-        cells = [
-            mean_std([r[m] for r in done]) if done and all(m in r for r in done) else "–" for m in metrics
-        ]
-        lines.append(f"| {config or '(defaults)'} | {len(done)}/{len(results)} | " + " | ".join(cells) + " |")
+    for name, results in groups.items():
+        cells = [mean_std([r[m] for r in results]) if all(m in r for r in results) else "–" for m in metrics]
+        lines.append(f"| {name} | {len(results)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

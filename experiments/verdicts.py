@@ -29,8 +29,7 @@ from pathlib import Path
 
 from scipy import stats  # a dependency of scikit-learn, which the package requires
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweeps import Job, configuration_names, read_jobs, shared_overrides  # noqa: E402
+from labelsmooth.sweeps import Job, configuration_names, read_jobs, shared_overrides
 
 CONFIDENCE = 0.95
 

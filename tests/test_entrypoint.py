@@ -18,7 +18,7 @@ def test_ner_multirun_two_jobs_in_one_wandb_group(tmp_path):
     sweep = tmp_path / "sweep"
     run_entry(["-m", "smoothing=ls,gls", *TINY_NER, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
 
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    jobs = sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())
     assert [p.name for p in jobs] == ["0", "1"]
     runs = []
     for job, smoothing in zip(jobs, ["LabelSmoothing", "GaussianLabelSmoothing"], strict=True):
@@ -56,6 +56,17 @@ def test_ner_multirun_two_jobs_in_one_wandb_group(tmp_path):
     assert runs[0]["group"] == runs[1]["group"] != ""
     assert runs[0]["name"] != runs[1]["name"]
     assert "smoothing:ls" in runs[0]["tags"] and "smoothing:gls" in runs[1]["tags"]
+    # once per sweep: a summary run in the same group, with a row per job and per configuration
+    (summary_dir,) = (sweep / "wandb").glob("offline-run-*")
+    summary = read_run(summary_dir)
+    assert summary["group"] == runs[0]["group"] and summary["config"]["jobs"] == 2
+    tables = {k: v for h in summary["history"] for k, v in h.items() if k.startswith("sweep/")}
+    assert tables["sweep/jobs/_type"] == tables["sweep/configurations/_type"] == "table-file"
+    assert tables["sweep/jobs/nrows"] == tables["sweep/configurations/nrows"] == 2
+    (jobs_file,) = (summary_dir / "files" / "media" / "table" / "sweep").glob("jobs_*.table.json")
+    table = json.loads(jobs_file.read_text())
+    f1 = table["data"][0][table["columns"].index("test/f1")]
+    assert f1 == pytest.approx(read_metrics(jobs[0])["test/f1"]) and table["data"][0][0] == "0"
 
 
 def test_same_seed_gives_same_metrics(tmp_path):

@@ -13,8 +13,9 @@ import yaml
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "experiments"))
-from sweeps import read_jobs  # noqa: E402
 from verdicts import compute, paired_interval, t_quantile, verdict  # noqa: E402
+
+from labelsmooth.sweeps import read_jobs  # noqa: E402
 
 
 def make_job(folder: Path, overrides: list[str], metrics: dict | None, config: dict | None = None) -> Path:
@@ -186,8 +187,6 @@ def test_plot_grid_reads_values_the_overrides_do_not_name_from_the_saved_config(
 
 
 def test_limited_and_unfinished_jobs_are_skipped_with_a_warning(tmp_path):
-    from sweeps import read_jobs
-
     for name, metrics in (
         ("0", {"test/f1": 80.0}),
         ("1", {"test/f1": 99.0, "run": {"limited": True}}),

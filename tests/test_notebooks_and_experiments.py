@@ -19,17 +19,17 @@ def test_distillation_recipes_train_students_from_the_finished_teacher_sweep(tmp
     common = ["trainer.max_epochs=2", "hydra.sweeper.params.seed=0", f"distill_dir={tmp_path / 'kd'}"]
     run_entry(["-m", "experiment=distill_teachers", *common], cwd=tmp_path)
     teachers = tmp_path / "kd" / "teachers"
-    assert {p.name for p in teachers.iterdir() if p.is_dir()} == {"none_seed0", "ls_seed0"}
+    assert {p.name for p in teachers.iterdir() if (p / ".hydra").is_dir()} == {"none_seed0", "ls_seed0"}
     run_entry(["-m", "experiment=ls_teacher_distillation", *common], cwd=tmp_path)
     students = tmp_path / "kd" / "students_of_ls_teacher"
-    jobs = {p.name for p in students.iterdir() if p.is_dir()}
+    jobs = {p.name for p in students.iterdir() if (p / ".hydra").is_dir()}
     assert jobs == {"teacher_none_seed0", "teacher_ls_seed0"}
     for job in [teachers / "none_seed0", teachers / "ls_seed0"] + [students / j for j in jobs]:
         assert 0 < read_metrics(job)["test/accuracy"] <= 100
     student = (students / "teacher_ls_seed0" / ".hydra" / "config.yaml").read_text()
     assert "teacher: ${distill_dir}/teachers/${teacher}_seed${seed}" in student and "hidden: 100" in student
     table = summarise(students, ["test/accuracy", "test/ece"])
-    assert table.count("| 1/1 |") == 2
+    assert table.count("| 1 |") == 2
     # one seed: a verdict is computed but cannot be more than inconclusive
     verdicts = subprocess.run(
         [

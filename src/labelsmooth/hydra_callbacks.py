@@ -1,4 +1,5 @@
-"""FailureReport: every failed job of a multirun logs its error in its own folder, and the sweep lists them.
+"""Hydra callbacks. FailureReport: every failed job of a multirun logs its error in its own folder, and the
+sweep lists them. WandbSweepSummary: the sweep's summary tables, logged to W&B once per multirun.
 
 Hydra keeps running the jobs of a sweep after one fails, but then re-raises only the first failure. Here
 each failed job writes its traceback into its own log and `error.txt`, and at exit the multirun prints which
@@ -9,17 +10,20 @@ from __future__ import annotations
 
 import atexit
 import logging
+import statistics
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from labelsmooth.outputs import METRICS, write_atomic
+from labelsmooth.sweeps import Job, configuration_names, read_jobs, shared_overrides
 
 log = logging.getLogger(__name__)
 ERROR = "error.txt"
@@ -71,3 +75,61 @@ class FailureReport(Callback):
         overrides = " ".join(job_return.overrides or [])
         out = Path(config.hydra.runtime.output_dir) / ERROR
         write_atomic(out, f"{overrides}\n{_first_line(error)}\n\n{details}")
+
+
+def summary_tables(jobs: list[Job]) -> tuple[list[str], list[list], list[str], list[list]]:
+    """(columns, rows) per job and per configuration (mean and sample std over its seeds) of every metric."""
+    names = configuration_names(jobs)
+    metrics = sorted(set().union(*(j.metrics for j in jobs)))
+    job_columns = ["job", "configuration", "seed", *metrics]
+    job_rows = [[j.folder.name, names[j], j.seed, *(j.metrics.get(m) for m in metrics)] for j in jobs]
+    by_config: dict[str, list[Job]] = {}
+    for j in jobs:
+        by_config.setdefault(names[j], []).append(j)
+    config_columns = ["configuration", "seeds"] + [f"{m} {s}" for m in metrics for s in ("mean", "std")]
+    config_rows = []
+    for name, group in by_config.items():
+        row: list = [name, len(group)]
+        for m in metrics:
+            values = [j.metrics[m] for j in group if m in j.metrics]
+            row += [statistics.fmean(values) if values else None]
+            row += [statistics.stdev(values) if len(values) > 1 else None]
+        config_rows.append(row)
+    return job_columns, job_rows, config_columns, config_rows
+
+
+class WandbSweepSummary(Callback):
+    """Hydra callback (conf/logger/wandb.yaml): once per multirun, one W&B run in the sweep's group holding
+    its summary tables: every finished job's metrics (`sweep/jobs`) and, per configuration, their mean and
+    std over seeds (`sweep/configurations`). Unfinished and `limited` jobs are left out (sweeps.read_jobs).
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = read_jobs([sweep_dir], warn=log.warning) if sweep_dir.is_dir() else []
+        if not jobs:
+            return
+        import wandb  # here, not at import: single runs never need it
+
+        # The jobs' own W&B settings, resolved as each job resolved them (`${hydra:…}` needs HydraConfig set,
+        # which Hydra does per job, not for the multirun's own process).
+        HydraConfig.instance().set_config(config)
+        settings = config.logger.wandb
+        job_columns, job_rows, config_columns, config_rows = summary_tables(jobs)
+        run = wandb.init(
+            project=settings.project,
+            entity=settings.entity,
+            group=settings.group,
+            name=f"{settings.group}-summary",
+            job_type="sweep-summary",
+            dir=str(sweep_dir),
+            mode=settings.mode,
+            config={"sweep_dir": str(sweep_dir), "jobs": len(jobs), "overrides": shared_overrides(jobs)},
+        )
+        run.log(
+            {
+                "sweep/jobs": wandb.Table(columns=job_columns, data=job_rows),
+                "sweep/configurations": wandb.Table(columns=config_columns, data=config_rows),
+            }
+        )
+        run.finish()
