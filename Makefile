@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make run` (the main sweep, offline) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch; installed first so the project's range (torch<2.14) pulls nothing bigger.
+# The CPU build of torch, installed first: the project asks only torch>=2.4, so pip keeps it (no CUDA build).
 TORCH ?= torch==2.13.0
 
 .PHONY: install run test lint bench

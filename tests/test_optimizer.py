@@ -65,3 +65,47 @@ def test_a_task_module_fitted_without_a_smoothing_stops(tmp_path):
     trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, default_root_dir=tmp_path)
     with pytest.raises(ValueError, match="no smoothing attached; training needs callbacks.smoothing"):
         trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=4))
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_gradients_are_clipped_with_the_fused_optimizer_in_full_and_bf16_precision(tmp_path, precision):
+    """trainer=gpu is bf16-mixed with fused AdamW and gradient_clip_val. Lightning's mixed-precision plugin
+    would refuse to clip (it guards 16-mixed's scaled gradients); bf16 has no scaler: clipped as in 32."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from labelsmooth.smoothing import NoSmoothing, SmoothingCallback
+    from labelsmooth.specs import MLPSpec
+    from labelsmooth.tasks.image import ImageModule
+
+    norms: dict[str, list[float]] = {"before": [], "after": []}
+
+    def total_norm(module: torch.nn.Module) -> float:
+        grads = [p.grad.norm() for p in module.parameters() if p.grad is not None]
+        return torch.linalg.vector_norm(torch.stack(grads)).item()
+
+    class Recorded(ImageModule):
+        def on_before_optimizer_step(self, optimizer) -> None:  # after backward, before clipping
+            norms["before"].append(total_norm(self))
+
+        def configure_optimizers(self):  # the closure (backward, clipping) runs inside step: hook its end
+            config = super().configure_optimizers()
+            config["optimizer"].register_step_post_hook(lambda *_: norms["after"].append(total_norm(self)))
+            return config
+
+    torch.manual_seed(0)
+    data = TensorDataset(100 * torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.arange(8))
+    adamw = partial(torch.optim.AdamW, lr=1e-3, fused=True)
+    module = Recorded(MLPSpec(hidden=5), in_features=4, num_classes=3, optimizer=adamw)
+    trainer = pl.Trainer(
+        max_steps=2,
+        precision=precision,
+        gradient_clip_val=0.01,
+        callbacks=[SmoothingCallback(NoSmoothing())],
+        logger=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=4))
+    assert len(norms["after"]) == 2 and min(norms["before"]) > 0.1
+    assert norms["after"] == pytest.approx([0.01, 0.01], rel=1e-3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 
 import pytorch_lightning as pl
 import torch
@@ -133,9 +134,9 @@ def _train(cfg: DictConfig) -> float:
         raise SystemExit(PREEMPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-        import wandb
-
-        wandb.finish()
+        # A W&B run is open only if the wandb logger imported wandb: close it before the next job's run.
+        if (wandb := sys.modules.get("wandb")) is not None:
+            wandb.finish()
         # The next job of a multirun starts its own ranks: it needs a process group of its own.
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
+from pytorch_lightning.utilities import GradClipAlgorithmType
 from torch import Tensor
 
 from labelsmooth.batching import world
@@ -200,6 +202,22 @@ class TaskModule(pl.LightningModule):
             optimizer, warmup_schedule(warmup, total, self.lr_decay)
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        # Lightning's mixed-precision plugin refuses to clip for a fused optimizer: under 16-mixed's scaler
+        # the gradients are still scaled when clipping runs (the fused step unscales them). bf16-mixed has no
+        # scaler, so its gradients are the true ones: clip them exactly as full precision does.
+        plugin = self.trainer.precision_plugin
+        if isinstance(plugin, MixedPrecision) and plugin.scaler is None and gradient_clip_val:
+            algorithm = GradClipAlgorithmType(gradient_clip_algorithm or "norm")
+            Precision.clip_gradients(plugin, optimizer, gradient_clip_val, algorithm)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Distillation, predict and export check that a checkpoint belongs to the right task.
