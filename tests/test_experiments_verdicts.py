@@ -186,11 +186,12 @@ def test_plot_grid_reads_values_the_overrides_do_not_name_from_the_saved_config(
     assert out.stat().st_size > 0
 
 
-def test_limited_and_unfinished_jobs_are_skipped_with_a_warning(tmp_path):
+def test_limited_unfinished_and_failed_jobs_are_skipped_with_a_warning(tmp_path):
     for name, metrics in (
         ("0", {"test/f1": 80.0}),
         ("1", {"test/f1": 99.0, "run": {"limited": True}}),
         ("2", None),
+        ("3", {"test/f1": 70.0}),  # and an error.txt: another job failed in this folder
     ):
         (tmp_path / name / ".hydra").mkdir(parents=True)
         (tmp_path / name / ".hydra" / "overrides.yaml").write_text(
@@ -198,7 +199,9 @@ def test_limited_and_unfinished_jobs_are_skipped_with_a_warning(tmp_path):
         )
         if metrics is not None:
             (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "3" / "error.txt").write_text("smoothing=gls seed=3\nValueError: x\n")
     warnings: list[str] = []
     jobs = read_jobs([tmp_path], warn=warnings.append)
     assert [job.metrics["test/f1"] for job in jobs] == [80.0]
-    assert len(warnings) == 2 and "limited" in warnings[0] and "unfinished" in warnings[1]
+    assert len(warnings) == 3 and "limited" in warnings[0] and "unfinished" in warnings[1]
+    assert "failed job" in warnings[2] and "error.txt" in warnings[2]

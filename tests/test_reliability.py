@@ -22,6 +22,7 @@ from hydra import compose, initialize_config_dir
 from labelsmooth.checks import check_config
 from labelsmooth.data.squad import read_squad
 from labelsmooth.data.synthetic_conll import generate_conll, write_conll_file
+from labelsmooth.sweeps import read_jobs
 
 slow = pytest.mark.slow  # the tests that run run.py in a subprocess
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -193,6 +194,20 @@ def test_failed_jobs_of_a_sweep_are_logged_and_reported_and_the_good_one_kept(tm
         assert [line for line in lines_with(proc.stderr, f"FAILED job {job} ") if reason in line]
         assert not (sweep / job / "metrics.json").exists()
     assert math.isfinite(read_metrics(sweep / "1")["test/f1"])
+
+
+@slow
+def test_two_jobs_sent_to_one_folder_stop_the_second_instead_of_overwriting(tmp_path):
+    """A recipe's subdir names its own sweep keys only; a key swept on top would share folders."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *NER, "smoothing=ls,gls", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=same"]
+    proc = run_entry(args, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    expected = f"map to one folder, {sweep / 'same'}; name every swept key in hydra.sweep.subdir"
+    assert lines_with(proc.stderr, expected), proc.stderr[-3000:]
+    assert "smoothing=gls" in (sweep / "same" / "error.txt").read_text().splitlines()[0]
+    warnings: list[str] = []
+    assert read_jobs([sweep], warn=warnings.append) == [] and "failed job" in warnings[0]
 
 
 @slow

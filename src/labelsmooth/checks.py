@@ -15,6 +15,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from labelsmooth.checkpoints import read_checkpoint
+from labelsmooth.outputs import ERROR
 from labelsmooth.tasks.base import CALIBRATION_METRICS
 
 # The top-level keys of conf/config.yaml and its groups; anything else (`+ckpt_pth=…`) is a typo.
@@ -180,3 +181,31 @@ def check_checkpoint_path(cfg: DictConfig) -> None:
     task = read_checkpoint(Path(path), key).task_name  # weights-only; a bad file: one line
     if task != cfg.task.name:
         raise ValueError(f"{key}: {path} is a checkpoint of task {task!r}, expected {cfg.task.name!r}")
+
+
+JOB_MARK = ".job_overrides"
+
+
+def claim_job_folder() -> None:
+    """One folder per job of a multirun. A `hydra.sweep.subdir` that leaves out a swept key (a recipe's
+    `${smoothing}_seed${seed}` plus `x=a,b` on the command line) sends two jobs to one folder, where the
+    second overwrites the first's results; the second job stops here instead, naming both. A rerun or a
+    requeue of the same job (the same overrides) may use its folder again."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode.name != "MULTIRUN":
+        return
+    hydra = HydraConfig.get()
+    mine = "\n".join(hydra.overrides.task)
+    mark = Path(hydra.runtime.output_dir) / JOB_MARK
+    try:
+        with open(mark, "x", encoding="utf-8") as f:  # exclusive: of two jobs at once, one creates it
+            f.write(mine)
+        return
+    except FileExistsError:
+        theirs = mark.read_text(encoding="utf-8")
+    if theirs == mine:
+        (mark.parent / ERROR).unlink(missing_ok=True)  # a rerun: its earlier failure is no longer the state
+    else:
+        raise ValueError(
+            f"hydra.sweep.subdir: jobs [{' '.join(theirs.split())}] and [{' '.join(mine.split())}] map to "
+            f"one folder, {mark.parent}; name every swept key in hydra.sweep.subdir (or use its default)"
+        )

@@ -22,11 +22,10 @@ from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from labelsmooth.outputs import METRICS, write_atomic
+from labelsmooth.outputs import ERROR, METRICS, write_atomic
 from labelsmooth.sweeps import Job, configuration_names, read_jobs, shared_overrides
 
 log = logging.getLogger(__name__)
-ERROR = "error.txt"
 
 
 def _first_line(error: BaseException) -> str:

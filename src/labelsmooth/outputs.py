@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 METRICS = "metrics.json"
+# A failed multirun job's traceback (hydra_callbacks.FailureReport); readers of sweeps skip such folders.
+ERROR = "error.txt"
 PACKAGES = ("torch", "pytorch-lightning", "transformers", "hydra-core", "wandb")
 
 

@@ -1,8 +1,9 @@
 """Read the job folders of Hydra multirun sweeps: overrides, seed and metrics of every job.
 
 A job folder is any folder holding `.hydra/overrides.yaml` (jobs may nest, e.g. a `subdir` with a slash).
-Its `metrics.json` is written last, so a folder without one is an unfinished or failed run: it is skipped
-with one warning line naming it, and never counted.
+Its `metrics.json` is written last, so a folder without one is an unfinished or failed run, and one with an
+`error.txt` a failed one (with a metrics.json too, two jobs shared the folder): skipped with one warning line
+naming it, and never counted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
+
+from labelsmooth.outputs import ERROR
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a job is one folder
@@ -53,6 +56,9 @@ def read_jobs(sweep_dirs: list[Path], warn=None) -> list[Job]:
         for overrides_file in found:
             folder = overrides_file.parent.parent
             metrics_file = folder / "metrics.json"
+            if (folder / ERROR).exists():  # failed; with a metrics.json, another job's (a shared folder)
+                warn(f"warning: skipping failed job {folder} (its {ERROR})")
+                continue
             if not metrics_file.exists():
                 warn(f"warning: skipping unfinished job {folder} (no metrics.json)")
                 continue

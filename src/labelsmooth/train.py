@@ -17,7 +17,13 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from labelsmooth.checks import check_config, check_max_length, check_smoothing, resolve_ckpt_path
+from labelsmooth.checks import (
+    check_config,
+    check_max_length,
+    check_smoothing,
+    claim_job_folder,
+    resolve_ckpt_path,
+)
 from labelsmooth.distributed import hydra_single_run_argv, job_environment
 from labelsmooth.outputs import provenance, write_metrics
 from labelsmooth.smoothing import SmoothingCallback
@@ -55,6 +61,7 @@ def _scores(module: pl.LightningModule, trainer: pl.Trainer, split: str) -> dict
 def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
     check_config(cfg)
+    claim_job_folder()
     with job_environment():
         return _train(cfg)
 
