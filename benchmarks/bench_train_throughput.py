@@ -14,7 +14,8 @@ range of the per-round ratios. Warm-up steps are not timed: a step is timed from
 it, so data loading, forward, backward, clipping, optimiser, scheduler, logging and callbacks all count.
 
 `python benchmarks/bench_train_throughput.py [--rounds 3] [--steps 20] [--model NAME] [--batch-size 32]
-[--tiny] [--unfused] [--profile] [--threads 1]`. `transformers.Trainer` needs `accelerate` (pip install it).
+[--tiny] [--unfused] [--profile] [--threads 1] [HYDRA_OVERRIDE ...]` (overrides of the lab's config only).
+`transformers.Trainer` needs `accelerate` (pip install it).
 The last line is `train throughput ratio (lab / HF Trainer): X.XX` (above 1: the lab trains faster).
 """
 
@@ -58,6 +59,7 @@ def compose_lab_config(args: argparse.Namespace, tmp: Path, fused: bool):
         overrides.append(f"model.name_or_path={args.model}")
     if not fused:
         overrides.append("task.module.optimizer.fused=false")
+    overrides += args.overrides
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
@@ -278,6 +280,9 @@ def main() -> None:
         default=1,
         help="torch intra-op threads for both paths (0: torch's default). 1 by default: on a shared 2-core "
         "machine two threads that wait for each other make every op several times slower, at random",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides of the lab's config (task.datamodule.group_by_length=true)"
     )
     parser.add_argument("--profile", action="store_true", help="profile one more lab round (cProfile)")
     parser.add_argument("--profile-out", type=Path, help="with --profile: also save the pstats file here")
