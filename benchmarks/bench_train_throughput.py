@@ -282,7 +282,7 @@ def main() -> None:
         "machine two threads that wait for each other make every op several times slower, at random",
     )
     parser.add_argument(
-        "overrides", nargs="*", help="Hydra overrides of the lab's config (task.datamodule.group_by_length=true)"
+        "overrides", nargs="*", help="Hydra overrides of the lab's config (task.datamodule.batch_size=16)"
     )
     parser.add_argument("--profile", action="store_true", help="profile one more lab round (cProfile)")
     parser.add_argument("--profile-out", type=Path, help="with --profile: also save the pstats file here")
