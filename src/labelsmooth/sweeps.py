@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from labelsmooth.outputs import ERROR
+from labelsmooth.outputs import ERROR, METRICS
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a job is one folder
@@ -55,7 +55,7 @@ def read_jobs(sweep_dirs: list[Path], warn=None) -> list[Job]:
             raise SystemExit(f"{sweep_dir}: no job folders (none holds .hydra/overrides.yaml)")
         for overrides_file in found:
             folder = overrides_file.parent.parent
-            metrics_file = folder / "metrics.json"
+            metrics_file = folder / METRICS
             if (folder / ERROR).exists():  # failed; with a metrics.json, another job's (a shared folder)
                 warn(f"warning: skipping failed job {folder} (its {ERROR})")
                 continue

@@ -134,10 +134,13 @@ class ExactResume(pl.Callback):
     ) -> None:
         # Every rank asks at the same point whether any rank got SIGTERM, so all stop after the same step;
         # Lightning then calls on_exception (below) on each, with the previous batch counted as completed.
-        stop = torch.tensor([int(self._sigterm)], device=pl_module.device)
+        # One process reads its flag alone: no tensor, no device sync in the training loop.
+        stop = self._sigterm
         if trainer.world_size > 1:
-            torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)
-        if stop.item():
+            flag = torch.tensor([int(stop)], device=pl_module.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stop = bool(flag.item())
+        if stop:
             raise SIGTERMException
         if self._restored is not None:
             restore_rng(self._restored)
