@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
-from labelsmooth.sweeps import configuration_names, read_jobs
+from labelsmooth.sweeps import by_configuration, read_jobs
 
 
 def mean_std(values: list[float]) -> str:
@@ -25,11 +24,9 @@ def mean_std(values: list[float]) -> str:
 def summarise(sweep_dir: Path, metrics: list[str], warn=None) -> str:
     """A Markdown table: configuration, finished seeds, then mean ± std (sample std) of each metric."""
     jobs = read_jobs([Path(sweep_dir)], warn=warn)
-    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for job, name in configuration_names(jobs).items():
-        groups[name].append(job.metrics)
     lines = ["| configuration | seeds | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
-    for name, results in groups.items():
+    for name, group in by_configuration(jobs).items():
+        results = [job.metrics for job in group]
         cells = [mean_std([r[m] for r in results]) if all(m in r for r in results) else "–" for m in metrics]
         lines.append(f"| {name} | {len(results)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

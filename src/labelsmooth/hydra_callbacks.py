@@ -23,7 +23,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from labelsmooth.outputs import ERROR, METRICS, write_atomic
-from labelsmooth.sweeps import Job, configuration_names, read_jobs, shared_overrides
+from labelsmooth.sweeps import Job, by_configuration, configuration_names, read_jobs, shared_overrides
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,9 @@ def summary_tables(jobs: list[Job]) -> tuple[list[str], list[list], list[str], l
     metrics = sorted(set().union(*(j.metrics for j in jobs)))
     job_columns = ["job", "configuration", "seed", *metrics]
     job_rows = [[j.folder.name, names[j], j.seed, *(j.metrics.get(m) for m in metrics)] for j in jobs]
-    by_config: dict[str, list[Job]] = {}
-    for j in jobs:
-        by_config.setdefault(names[j], []).append(j)
     config_columns = ["configuration", "seeds"] + [f"{m} {s}" for m in metrics for s in ("mean", "std")]
     config_rows = []
-    for name, group in by_config.items():
+    for name, group in by_configuration(jobs).items():
         row: list = [name, len(group)]
         for m in metrics:
             values = [j.metrics[m] for j in group if m in j.metrics]

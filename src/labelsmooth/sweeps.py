@@ -89,6 +89,14 @@ def configuration_names(jobs: list[Job]) -> dict[Job, str]:
     return {j: " ".join(o for o in j.overrides if o not in shared) or "(shared overrides only)" for j in jobs}
 
 
+def by_configuration(jobs: list[Job]) -> dict[str, list[Job]]:
+    """The jobs of each configuration (see configuration_names), in the jobs' order."""
+    groups: dict[str, list[Job]] = {}
+    for job, name in configuration_names(jobs).items():
+        groups.setdefault(name, []).append(job)
+    return groups
+
+
 def shared_overrides(jobs: list[Job]) -> list[str]:
     """The overrides every job has (printed once above a table instead of in every row)."""
     if not jobs:
