@@ -4,8 +4,9 @@ Same encoder (MiniLM by default), same NER features (the synthetic CoNLL data th
 NERDataModule and its collation: dynamic padding to the longest item of each batch), same batch sizes.
 (a) the lab: the real Hydra config (`task=ner logger=none`), instantiated as `labelsmooth.train` does, and
 `pytorch_lightning.Trainer.fit` for a fixed number of steps (no checkpoint, no progress bar, no validation
-inside fit). (b) `transformers.Trainer` with `AutoModelForTokenClassification` (the same encoder, dropout
-and linear head) and the Trainer's defaults, its default optimiser included (printed), except
+inside fit); its encoder runs packed, on the real tokens only, unless `model.pack=false` is given.
+(b) `transformers.Trainer` with `AutoModelForTokenClassification` (the same encoder, dropout and linear
+head, padded batches) and the Trainer's defaults, its default optimiser included (printed), except
 `remove_unused_columns=False` (the lab's collation needs `word_index`; the collator drops it) and no log
 printing. One torch thread by default (`--threads`) for both: on a shared 2-core machine two threads that
 wait for each other slow every op several-fold, at random. Rounds alternate
@@ -335,7 +336,8 @@ def main() -> None:
         f"{args.rounds} rounds; torch threads {torch.get_num_threads()}; device "
         f"{'cuda' if torch.cuda.is_available() else 'cpu'}"
     )
-    print(f"lab: {lab_optim}; HF Trainer optimiser (its default): {optim}")
+    encoder = "packed (real tokens only)" if cfg.model.get("pack") else "padded"
+    print(f"lab: {lab_optim}, encoder {encoder}; HF Trainer optimiser (its default): {optim}, padded")
     for path, name in (("lab", "lab (Lightning)"), ("hf", "HF Trainer")):
         res = results[path]
         print(f"{name:16s} train examples/s {median_range(res['train'])}")

@@ -29,4 +29,5 @@ def test_both_paths_train_and_the_last_line_is_the_ratio():
         loss = re.search(rf"^{name} +training loss per round .*: (\S+)$", proc.stdout, re.MULTILINE)
         assert loss and math.isfinite(float(loss.group(1))) and float(loss.group(1)) > 0, proc.stdout
     assert "HF Trainer optimiser (its default): adamw" in proc.stdout
+    assert "encoder packed (real tokens only)" in proc.stdout  # the lab's default
     assert re.search(r"^  optimizer.step \(AdamW\) +\d+\.\d ms", proc.stdout, re.MULTILINE), proc.stdout

@@ -19,6 +19,7 @@ from conftest import ROOT, TINY_NER, run_entry
 from labelsmooth import export, predict
 from labelsmooth.checkpoints import load_task_module
 from labelsmooth.data import inputs
+from labelsmooth.packing import encode
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 TINY_QA = [
@@ -193,7 +194,7 @@ def test_qa_export_loads_offline_with_the_same_logits(qa_run, tmp_path):
     batch = tokenizer(question, context, return_tensors="pt")
     with torch.no_grad():
         theirs = model(**batch)
-        ours = module.qa_outputs(module.encoder(**batch).last_hidden_state)
+        ours = module.qa_outputs(encode(module.encoder, **batch))
     torch.testing.assert_close(theirs.start_logits, ours[..., 0], atol=1e-5, rtol=0)
     torch.testing.assert_close(theirs.end_logits, ours[..., 1], atol=1e-5, rtol=0)
 

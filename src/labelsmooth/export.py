@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from labelsmooth.checkpoints import load_task_module
+from labelsmooth.packing import encode
 
 KEY = "run"
 ATOL = 1e-5
@@ -47,6 +48,8 @@ def build_hf_model(module: Any) -> nn.Module:
     auto_name, head = HEADS[task]
     config = copy.deepcopy(module.encoder.config)
     config.architectures = None  # save_pretrained writes the task class
+    # A plain Hugging Face model: transformers' default attention on padded batches, not the lab's packed one.
+    config._attn_implementation = None
     if task == "ner":
         labels = list(module.class_names)
         config.num_labels = len(labels)
@@ -76,22 +79,26 @@ def _copy_weights(target: nn.Module, source: nn.Module, where: str) -> None:
 
 @torch.no_grad()
 def max_logit_difference(module: Any, model: nn.Module, tokenizer: Any) -> float:
-    """The largest |lab logit - Hugging Face logit| on a dummy batch (both in eval mode, on the CPU)."""
+    """The largest |lab logit - Hugging Face logit| at the real tokens of a dummy batch (eval mode, CPU).
+
+    Padding is left out: what a model puts there is masked by every reader (the lab's packed encoder puts 0).
+    """
     module.eval()
     if module.task_name == "ner":
         batch = tokenizer(list(DUMMY_TEXT), padding=True, return_tensors="pt")
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        ours = module.classifier(module.encoder(**inputs).last_hidden_state)
+        ours = module.classifier(encode(module.encoder, **inputs))
         theirs = model(**inputs).logits
     else:
         batch = tokenizer(*DUMMY_QUESTION, return_tensors="pt")
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-        ours = module.qa_outputs(module.encoder(**inputs).last_hidden_state)
+        ours = module.qa_outputs(encode(module.encoder, **inputs))
         out = model(**inputs)
         theirs = torch.stack([out.start_logits, out.end_logits], dim=-1)
     if ours.shape != theirs.shape:
         return float("inf")
-    return float((ours.float() - theirs.float()).abs().max())
+    real = inputs["attention_mask"].bool()
+    return float((ours[real].float() - theirs[real].float()).abs().max())
 
 
 def export(run: str | Path, out_dir: str | Path) -> Path:

@@ -36,6 +36,8 @@ class EncoderSpec:
     config_overrides: dict = field(default_factory=dict)
     # torch.compile the encoder in place (state_dict keys unchanged, so checkpoints load either way).
     compile: bool = False
+    # Run the encoder on the batch's real tokens only (labelsmooth.packing); checkpoints load either way.
+    pack: bool = True
 
     def __post_init__(self) -> None:
         # Hydra hands over a DictConfig; a plain dict keeps the spec (and checkpoints) plain data.
@@ -65,12 +67,16 @@ class EncoderSpec:
         """The encoder module (`AutoModel`), loaded pretrained or initialised randomly."""
         from transformers import AutoConfig, AutoModel
 
+        from labelsmooth import packing
+
         path = resolve_name_or_path(self.name_or_path)
         config = AutoConfig.from_pretrained(path, **dict(self.config_overrides))
+        # None: transformers' default (SDPA), on the padded batch.
+        attention = {"attn_implementation": packing.packed_attention_for(config) if self.pack else None}
         if self.pretrained:
-            encoder = AutoModel.from_pretrained(path, config=config, add_pooling_layer=False)
+            encoder = AutoModel.from_pretrained(path, config=config, add_pooling_layer=False, **attention)
         else:
-            encoder = AutoModel.from_config(config, add_pooling_layer=False)
+            encoder = AutoModel.from_config(config, add_pooling_layer=False, **attention)
         if self.compile:
             encoder.compile()
         # from_pretrained returns eval mode and Lightning keeps the modes it finds: dropout would stay off.

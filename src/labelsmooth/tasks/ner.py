@@ -13,6 +13,7 @@ from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.conlleval import ner_scores
+from labelsmooth.packing import encode
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
@@ -114,9 +115,7 @@ class NERModule(TaskModule):
         self.classifier = nn.Linear(self.encoder.config.hidden_size, len(self.class_names))
 
     def _hidden(self, batch: dict[str, Tensor]) -> Tensor:
-        return self.encoder(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).last_hidden_state
+        return encode(self.encoder, batch["input_ids"], batch["attention_mask"])
 
     def heads(self, batch: dict[str, Tensor]) -> list[Head]:
         logits = self.classifier(self.dropout(self._hidden(batch)))

@@ -19,6 +19,7 @@ from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import raw_scores, squad_v2_scores
+from labelsmooth.packing import encode
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
@@ -138,11 +139,7 @@ class QAModule(TaskModule):
         self.null_score_diff_threshold = null_score_diff_threshold
 
     def heads(self, batch: dict[str, Tensor]) -> list[Head]:
-        hidden = self.encoder(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            token_type_ids=batch["token_type_ids"],
-        ).last_hidden_state
+        hidden = encode(self.encoder, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         start, end = self.qa_outputs(hidden).unbind(-1)
         mask = batch["context_mask"].bool()
         return [
