@@ -226,6 +226,7 @@ def test_debug_fast_is_a_limited_smoke_run_on_every_task(tmp_path):
         metrics = read_metrics(job)
         assert metrics["run"]["limited"] is True
         assert not (job / "wandb").exists()  # no logger
+        assert not list(job.rglob("*.ckpt"))  # no checkpoint: nothing a later ckpt_path=last could take up
         assert all(math.isfinite(v) for k, v in metrics.items() if k.startswith("test/")), metrics
         log = (job / "run.log").read_text()
         scored = [line.split("test: scored ")[1] for line in lines_with(log, "test: scored ")]
