@@ -1,4 +1,4 @@
-"""Packed encoder calls equal Hugging Face's padded ones on every real token, values and gradients."""
+"""Packed encoder calls equal Hugging Face's padded ones on real tokens: values, gradients, a whole run."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from copy import deepcopy
 
 import pytest
 import torch
+from conftest import read_metrics, run_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AlbertConfig, AutoModel, BertConfig, RobertaConfig
@@ -117,3 +118,25 @@ def test_the_spec_builds_the_attention_it_names(pack):
     assert encoder.training  # dropout on, as the lab trains
     batch = random_batch([5, 2], seed=0)
     assert encode(encoder.eval(), **batch).shape == (2, 5, TINY["hidden_size"])
+
+
+@pytest.mark.slow
+def test_with_dropout_off_a_packed_run_trains_as_the_padded_one(tmp_path):
+    # Dropout is the only thing packing changes in training (its masks cover n tokens, not B·T positions):
+    # without it, a QA run (token types, pointer masks, backward, optimiser) is the padded run up to float
+    # summation order.
+    no_dropout = [
+        f"+model.config_overrides.{k}=0.0" for k in ("hidden_dropout_prob", "attention_probs_dropout_prob")
+    ]
+    args = ["-m", "task=qa", "model=tiny", "data.n_paragraphs_train=12", "data.n_paragraphs_val=4"]
+    args += [
+        "data.n_paragraphs_test=4",
+        "trainer.max_epochs=2",
+        "logger=none",
+        *no_dropout,
+        "model.pack=true,false",
+    ]
+    run_entry([*args, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    packed, padded = read_metrics(tmp_path / "0"), read_metrics(tmp_path / "1")
+    assert packed["val/nll"] == pytest.approx(padded["val/nll"], rel=1e-6, abs=0)
+    assert packed["test/f1"] == padded["test/f1"] and packed["test/exact"] == padded["test/exact"]
