@@ -103,7 +103,7 @@ def encode(
     batch, length = input_ids.shape
     packing = Packing.of(attention_mask)
     # The padded call's position ids are 0..T-1 in every row; the packed row keeps each token's own.
-    positions = torch.arange(length, device=input_ids.device).repeat(batch)[packing.index]
+    positions = packing.index % length
     types = torch.zeros_like(positions) if token_type_ids is None else token_type_ids.flatten()[packing.index]
     hidden = encoder(
         input_ids=input_ids.flatten()[packing.index][None],
