@@ -60,6 +60,12 @@ def report(name: str, lengths: np.ndarray, batch: int, eval_batch: int, fixed: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="small data (tests)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT / "data",
+        help="where the embedded data and features are cached (default: the lab's, as run.py from the root)",
+    )
     args = parser.parse_args()
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
@@ -69,7 +75,7 @@ def main() -> None:
     print("padding fraction of the batch positions: shuffled / file order  ->  grouped / sorted (the lab)")
     for task, extra in (("ner", sizes), ("qa", qa_sizes if args.tiny else [])):
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            paths = [f"paths.data_dir={ROOT / 'data'}", "paths.output_dir=."]
+            paths = [f"paths.data_dir={args.data_dir}", "paths.output_dir=."]
             cfg = compose("config", [f"task={task}", *paths, *extra])
         dm = instantiate(cfg.task.datamodule)
         dm.prepare_data()

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from labelsmooth.tasks.base import decay_groups, warmup_schedule
+from labelsmooth.tasks.base import decay_groups
 
 
 def test_decay_groups_exempt_biases_and_layernorm_weights_only():
@@ -42,13 +42,43 @@ def test_the_configured_optimizer_is_fused_adamw_with_those_groups():
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
 
 
-# 4 warm-up steps of 12: (s + 1) / 4, then (12 - s) / 8, hand-computed.
-FACTORS = [(0, 0.25), (3, 1.0), (4, 1.0), (7, 0.625), (11, 0.125), (12, 0.0), (20, 0.0)]
+# The learning rate of each of 12 steps (lr 1, warmup_ratio 1/3: 4 warm-up steps), written out by hand:
+# 0, 1/4, 2/4, 3/4 while warming up from 0, then (12 - s) / 8 down to 1/8 at the last step.
+LINEAR = [0.0, 0.25, 0.5, 0.75, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+CONSTANT = [0.0, 0.25, 0.5, 0.75] + [1.0] * 8
 
 
-@pytest.mark.parametrize(("step", "factor"), FACTORS)
-def test_warmup_then_linear_decay(step, factor):
-    assert warmup_schedule(4, 12, decay=True)(step) == pytest.approx(factor)
+@pytest.mark.parametrize(("lr_decay", "expected"), [(True, LINEAR), (False, CONSTANT)])
+def test_the_learning_rate_of_every_step_warms_up_then_decays_or_stays(tmp_path, lr_decay, expected):
+    """What the module's configure_optimizers gives a real fit: 12 steps (3 epochs of 4 batches)."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from labelsmooth.smoothing import NoSmoothing, SmoothingCallback
+    from labelsmooth.specs import MLPSpec
+    from labelsmooth.tasks.image import ImageModule
+
+    seen: list[float] = []
+
+    class LearningRates(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    data = TensorDataset(torch.randn(16, 4), torch.randint(0, 3, (16,)), torch.arange(16))
+    sgd = partial(torch.optim.SGD, lr=1.0)
+    module = ImageModule(
+        MLPSpec(hidden=5), 4, 3, optimizer=sgd, warmup_ratio=1 / 3, lr_decay=lr_decay
+    )
+    trainer = pl.Trainer(
+        max_epochs=3,
+        callbacks=[SmoothingCallback(NoSmoothing()), LearningRates()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=4))
+    assert seen == pytest.approx(expected, abs=1e-12)
 
 
 def test_a_task_module_fitted_without_a_smoothing_stops(tmp_path):

@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import repeat
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ import torch.distributed as dist
 from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from pytorch_lightning.utilities import GradClipAlgorithmType
 from torch import Tensor
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from labelsmooth.batching import world
 from labelsmooth.callbacks.media import log_table
@@ -29,19 +29,6 @@ log = logging.getLogger(__name__)
 TABLE_ROWS = 20
 # The metrics every task logs per split beside its own (from `calibration_report`).
 CALIBRATION_METRICS = ("ece", "mce", "nll")
-
-
-def warmup_schedule(warmup_steps: int, total_steps: int, decay: bool) -> Callable[[int], float]:
-    """LR factor: linear warm-up from 0 to 1, then linear decay to 0 (BERT fine-tuning) or constant."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if not decay:
-            return 1.0
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return factor
 
 
 def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -145,10 +132,10 @@ class TaskModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         assert self.smoothing is not None  # on_fit_start checked it
         heads = self.heads(batch)
-        teacher = self.smoothing.teacher_logits(batch) or repeat(None)
+        teacher = self.smoothing.teacher_logits(batch) or [None] * len(heads)
         outs = [
             self.smoothing.compute(h.logits, h.target, h.mask, h.kind, teacher_logits=t)
-            for h, t in zip(heads, teacher, strict=False)  # teacher may be repeat(None)
+            for h, t in zip(heads, teacher, strict=True)  # a teacher has a logit tensor for every head
         ]
         loss = torch.stack([o.loss for o in outs]).mean()
         nll = torch.stack([o.nll for o in outs]).mean().detach()
@@ -198,9 +185,12 @@ class TaskModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=decay_groups(self, weight_decay))
         total = int(self.trainer.estimated_stepping_batches)
         warmup = int(self.warmup_ratio * total)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_schedule(warmup, total, self.lr_decay)
-        )
+        # Hugging Face's schedules (what BERT fine-tuning and the Trainer use): the factor rises linearly from
+        # 0 at step 0 to 1 at `warmup`, then falls linearly to 0 at `total` (or stays at 1 without lr_decay).
+        if self.lr_decay:
+            scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+        else:
+            scheduler = get_constant_schedule_with_warmup(optimizer, warmup)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(
