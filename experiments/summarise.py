@@ -4,15 +4,21 @@ python experiments/summarise.py outputs/experiments/ls_calibration/<stamp> test/
 
 Jobs are read by `labelsmooth.sweeps.read_jobs` (the reader verdicts.py and plot_grid.py use): unfinished
 and `limited` jobs are skipped with a warning and never counted; `seeds` is the number of finished jobs.
+A metric that metrics.json lacks is computed from the job's per-item test scores when they give it, e.g.
+`test/confidence_gap` (mean confidence − accuracy of an image run: > 0 over-confident).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 from pathlib import Path
 
-from labelsmooth.sweeps import by_configuration, read_jobs
+from results_store import read_items
+from stats_items import item_metric, value
+
+from labelsmooth.sweeps import Job, by_configuration, read_jobs
 
 
 def mean_std(values: list[float]) -> str:
@@ -21,12 +27,24 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
+def with_item_metrics(job: Job, metrics: list[str]) -> dict[str, float]:
+    """The job's metrics, plus those of `metrics` it lacks that its per-item test scores give."""
+    missing = [m for m in metrics if m not in job.metrics and m.startswith("test/")]
+    items = read_items(job.folder) if missing else None
+    extra = {}
+    for m in missing:
+        if items is not None and item_metric(items.unit, m) is not None:
+            with contextlib.suppress(KeyError):  # a column this metric needs is not in the file
+                extra[m] = value(items.unit, m, items.columns)
+    return job.metrics | extra
+
+
 def summarise(sweep_dir: Path, metrics: list[str], warn=None) -> str:
     """A Markdown table: configuration, finished seeds, then mean ± std (sample std) of each metric."""
     jobs = read_jobs([Path(sweep_dir)], warn=warn)
     lines = ["| configuration | seeds | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
     for name, group in by_configuration(jobs).items():
-        results = [job.metrics for job in group]
+        results = [with_item_metrics(job, metrics) for job in group]
         cells = [mean_std([r[m] for r in results]) if all(m in r for r in results) else "–" for m in metrics]
         lines.append(f"| {name} | {len(results)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

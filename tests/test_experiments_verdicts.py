@@ -205,3 +205,30 @@ def test_limited_unfinished_and_failed_jobs_are_skipped_with_a_warning(tmp_path)
     assert [job.metrics["test/f1"] for job in jobs] == [80.0]
     assert len(warnings) == 3 and "limited" in warnings[0] and "unfinished" in warnings[1]
     assert "failed job" in warnings[2] and "error.txt" in warnings[2]
+
+
+def test_equivalence_claims_are_judged_by_tost_and_inconclusive_rows_say_why(tmp_path):
+    base = [90.0, 92.0, 88.0, 91.0, 89.0]
+    sweep = make_sweep(
+        tmp_path / "s",
+        {
+            "none": base,
+            "ls": [b + d for b, d in zip(base, [0.01, -0.02, 0.0, 0.02, -0.01], strict=True)],  # ≈ 0
+            "gls": [b + d for b, d in zip(base, [2.1, 1.9, 2.0, 2.2, 1.8], strict=True)],  # ≈ +2
+            "cp": [b + d for b, d in zip(base, [0.9, -1.1, 1.2, -0.8, 0.1], strict=True)],  # noisy ≈ 0
+        },
+    )
+    jobs = read_jobs([sweep], warn=lambda line: None)
+    rows = {r.configuration: r for r in compute(jobs, ["smoothing=none"], "test/f1", "equivalent", margin=0.5)}
+    assert rows["smoothing=ls"].verdict == "supports" and rows["smoothing=ls"].level == pytest.approx(0.9)
+    assert rows["smoothing=gls"].verdict == "contradicts"
+    assert rows["smoothing=cp"].verdict == "inconclusive" and rows["smoothing=cp"].reason == "too few seeds"
+    # The smallest margin 5 seeds establish for cp's spread is above 0.5: more seeds would be needed.
+    assert rows["smoothing=cp"].mde > 0.5 and rows["smoothing=cp"].seeds_needed > 5
+    # A directional claim: cp's MDE at 5 seeds is ~1.7 F1, so a published +5 "would have been seen".
+    directional = compute(jobs, ["smoothing=none"], "test/f1", "higher", [(["smoothing=cp"], 5.0)])
+    cp = next(r for r in directional if r.configuration == "smoothing=cp")
+    assert cp.verdict == "inconclusive" and cp.reason == "no effect at this resolution"
+    assert 0.5 < cp.mde < 5.0 and cp.seeds_needed <= 5
+    with pytest.raises(SystemExit, match="needs --margin"):
+        compute(jobs, ["smoothing=none"], "test/f1", "equivalent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -69,6 +70,24 @@ def test_calibration_recipe_reports_before_and_after_temperature_scaling(tmp_pat
     printed = run_notebook(sweep)
     assert (sweep / "ece_by_configuration.png").stat().st_size > 0
     assert "| smoothing=ls " in printed and "| smoothing=none " in printed
+    # metrics.json has no confidence gap: summarise computes it from each job's per-item test scores.
+    scores = json.loads((sweep / "none_seed0" / "scores_test.json").read_text())
+    n = len(scores["correct"])
+    gap = sum(scores["confidence"]) / n - sum(scores["correct"]) / n
+    table = summarise(sweep, ["test/accuracy", "test/confidence_gap"])
+    assert f"| {gap:.4g} |" in next(line for line in table.splitlines() if "smoothing=none" in line)
+
+
+def test_overconfident_stand_in_evaluates_its_last_epoch(tmp_path):
+    run = tmp_path / "oc"
+    args = ["experiment=ls_calibration_overconfident", "smoothing=none", "trainer.max_epochs=3"]
+    run_entry([*args, "model.hidden=64", "logger=none", f"hydra.run.dir={run}"], cwd=tmp_path)
+    import torch
+
+    best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True, map_location="cpu")
+    assert best["epoch"] == 2  # the last of three epochs, not the one with the best validation accuracy
+    config = (run / ".hydra" / "config.yaml").read_text()
+    assert "depth: 2" in config and "every_n_epochs: ${trainer.max_epochs}" in config
 
 
 def test_output_regularizer_recipe_sweeps_the_published_grid(tmp_path):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from labelsmooth.metrics.calibration import DEFAULT_BINS, EMPTY_VAL, calibration_report, fit_temperature
+from labelsmooth.metrics.calibration import (
+    DEFAULT_BINS,
+    EMPTY_VAL,
+    calibration_report,
+    confidences_and_correct,
+    fit_temperature,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,25 @@ class TemperatureScaling(pl.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
             logger.save()
+        if trainer.is_global_zero:
+            write_calibration_items(Path(trainer.default_root_dir), split, logits, labels, self.temperature)
+
+
+def write_calibration_items(
+    out_dir: Path, split: str, logits: Tensor, labels: Tensor, temperature: float
+) -> None:
+    """`calibration_<split>.json`: per calibration item (images; tokens for NER; start and end pointers for
+    QA) correctness and top-1 confidence before and after scaling by T, so ECE before and after (and a
+    bootstrap of it over test items) can be recomputed without the logits."""
+    confidence, correct = confidences_and_correct(logits, labels)
+    confidence_ts, _ = confidences_and_correct(logits, labels, temperature)
+    items = {
+        "temperature": temperature,
+        "correct": correct.int().tolist(),
+        "confidence": confidence.tolist(),
+        "confidence_ts": confidence_ts.tolist(),
+    }
+    (out_dir / f"calibration_{split}.json").write_text(json.dumps(items, separators=(",", ":")))
 
 
 def _split_logits(pl_module: pl.LightningModule, split: str) -> tuple[Tensor, Tensor]:

@@ -209,6 +209,34 @@ def ner_scores(
     return {k: float(v) for k, v in out.items()}
 
 
+def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, list[int]]:
+    """Per sentence: entities correct (`tp`), predicted and gold, as seqeval's default mode counts them.
+
+    seqeval joins the sentences with an `O` between them before it extracts entities, so no entity spans
+    two sentences and these counts sum to its micro totals: `f1_from_counts` of the sums is `ner_scores`'s
+    `f1`. They are what a bootstrap over test sentences resamples.
+    """
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    _check_lengths(gold, pred)
+    out: dict[str, list[int]] = {"tp": [], "predicted": [], "gold": []}
+    for g, p in zip(gold, pred, strict=True):
+        true, guessed = set(get_entities(list(g))), set(get_entities(list(p)))
+        out["tp"].append(len(true & guessed))
+        out["predicted"].append(len(guessed))
+        out["gold"].append(len(true))
+    return out
+
+
+def f1_from_counts(tp: float, predicted: float, gold: float) -> float:
+    """Micro F1 in percent from entity totals, in seqeval's arithmetic (precision and recall first, 0 if
+    undefined), so it equals `ner_scores(...)["f1"]` to the last bit for the same totals."""
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / gold if gold else 0.0
+    denominator = precision + recall
+    return 100.0 * (2 * precision * recall / (denominator if denominator else 1.0))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m labelsmooth.metrics.conlleval < file`: print conlleval's report for stdin."""
     args = sys.argv[1:] if argv is None else list(argv)

@@ -104,6 +104,32 @@ def make_eval_dict(
     }
 
 
+def question_scores(
+    examples: Sequence[QAExample],
+    predictions: Mapping[str, str],
+    na_probs: Mapping[str, float] | None = None,
+    na_prob_thresh: float = 1.0,
+) -> dict[str, list]:
+    """Per question, in dataset order: id, has_ans, and the exact / F1 that the official `exact` / `f1`
+    average (after the na-prob threshold), so 100 · mean(exact) is `squad_v2_scores(...)["exact"]`.
+
+    These are the items a bootstrap over test questions resamples; HasAns_* / NoAns_* are their means
+    over the questions with / without an answer.
+    """
+    na_probs = dict(na_probs) if na_probs is not None else {k: 0.0 for k in predictions}
+    has_ans = make_qid_to_has_ans(examples)
+    exact_raw, f1_raw = raw_scores(examples, predictions, report_missing=lambda line: None)
+    exact = apply_no_answer_threshold(exact_raw, na_probs, has_ans, na_prob_thresh)
+    f1 = apply_no_answer_threshold(f1_raw, na_probs, has_ans, na_prob_thresh)
+    ids = [ex.id for ex in examples if ex.id in exact]
+    return {
+        "id": ids,
+        "has_ans": [has_ans[q] for q in ids],
+        "exact": [exact[q] for q in ids],
+        "f1": [f1[q] for q in ids],
+    }
+
+
 def find_best_threshold(
     predictions: Mapping[str, str],
     scores: Mapping[str, float],

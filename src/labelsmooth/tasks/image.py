@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+from labelsmooth.metrics.calibration import confidences_and_correct
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import MLPSpec, as_config, as_spec
 from labelsmooth.tasks.base import Decoded, TaskModule
@@ -81,12 +84,22 @@ class ImageModule(TaskModule):
 
     def decode(self, outputs: dict[str, Tensor], split: str) -> Decoded:
         logits, labels = outputs["logits"], outputs["labels"]
-        accuracy = 100.0 * (logits.argmax(-1) == labels).double().mean().item()
+        # The same top-1 (in float64) that ECE bins, so accuracy and calibration judge the same predictions.
+        confidence, correct = confidences_and_correct(logits, labels)
+        accuracy = 100.0 * correct.double().mean().item()
         n = len(self.trainer.datamodule.dataset(split))
+        # Per image (item order): what a bootstrap over test images resamples for accuracy and ECE.
+        items = {
+            "unit": "image",
+            "label": labels.tolist(),
+            "correct": correct.int().tolist(),
+            "confidence": confidence.tolist(),
+        }
         return Decoded(
             {"accuracy": accuracy, "error": 100.0 - accuracy},
             logits,
             labels,
+            files={f"scores_{split}.json": partial(_write_compact_json, items)},
             scored=f"{len(labels)} of {n} images",
         )
 
@@ -97,3 +110,7 @@ class ImageModule(TaskModule):
 
     def classifier_weight(self) -> Tensor:
         return self.classifier.weight.detach()
+
+
+def _write_compact_json(value: Any, path: Path) -> None:
+    path.write_text(json.dumps(value, separators=(",", ":")))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -12,7 +14,7 @@ from torch import Tensor, nn
 from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.data.windows import grouped_lengths
-from labelsmooth.metrics.conlleval import ner_scores
+from labelsmooth.metrics.conlleval import ner_scores, sentence_counts
 from labelsmooth.packing import encode
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
@@ -161,6 +163,11 @@ class NERModule(TaskModule):
         metrics = ner_scores([s.tags for s in subset], predicted, types=self.entity_types) if has_gold else {}
         # `token gold pred` lines (`token pred` without gold), readable by the conlleval command.
         write = partial(write_predictions, sentences=subset, predictions=predicted, with_gold=has_gold)
+        files = {f"predictions_{split}.conll": write}
+        if has_gold:
+            # Entity counts per sentence (their sums give `f1`): what a bootstrap over sentences resamples.
+            counts = {"unit": "sentence", **sentence_counts([s.tags for s in subset], predicted)}
+            files[f"scores_{split}.json"] = partial(_write_compact_json, counts)
         rows = [
             [" ".join(s.tokens), " ".join(s.tags) if has_gold else "", " ".join(tags)]
             for s, tags in zip(subset[:TABLE_ROWS], predicted, strict=False)
@@ -169,7 +176,7 @@ class NERModule(TaskModule):
             metrics,
             outputs["logits"],
             outputs["labels"],
-            files={f"predictions_{split}.conll": write},
+            files=files,
             scored=f"{len(subset)} of {len(sentences)} sentences",
             table=(["tokens", "gold", "predicted"], rows),
         )
@@ -182,3 +189,7 @@ class NERModule(TaskModule):
 
     def classifier_weight(self) -> Tensor:
         return self.classifier.weight.detach()
+
+
+def _write_compact_json(value: Any, path: Path) -> None:
+    path.write_text(json.dumps(value, separators=(",", ":")))

@@ -1,0 +1,252 @@
+"""experiments/claims.py: the claims file, collecting results, the until-decided loop, and the report that
+RESULTS.md must equal."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, run_entry
+
+sys.path.insert(0, str(ROOT / "experiments"))
+import claims as claims_cli  # noqa: E402
+import claims_file  # noqa: E402
+from claims_report import committed_table, evaluate  # noqa: E402
+from claims_run import run  # noqa: E402
+from results_store import as_jobs, collect, load  # noqa: E402
+from verdicts import main as verdicts_main  # noqa: E402
+
+CLAIMS = ROOT / "experiments" / "claims.yaml"
+
+
+def test_committed_claims_tables_are_what_the_report_computes_from_the_committed_results():
+    document = (ROOT / "experiments" / "RESULTS.md").read_text()
+    assert committed_table(document) == claims_cli.report_text(), (
+        "RESULTS.md's claims tables differ from the committed results: run `python experiments/claims.py report`"
+    )
+
+
+def test_claims_file_names_recipes_that_exist_and_every_claim_has_a_sweep():
+    cf = claims_file.load(CLAIMS)
+    assert [c for c in cf.claims] == [f"C{i}" for i in range(1, 10)]
+    for sweep in cf.sweeps.values():
+        for recipe in [sweep.recipe, *(s.recipe for s in sweep.before)]:
+            assert (ROOT / "conf" / "experiment" / f"{recipe}.yaml").is_file(), recipe
+    assert cf.claims["C8"].direction == "equivalent" and cf.claims["C8"].margin == 0.01
+    assert len(cf.claims["C7"].sweeps) == 2  # the calibrated and the over-confident stand-in
+
+
+BAD = [
+    (lambda d: d["claims"]["C1"].pop("metric"), "claims.C1: missing key 'metric'"),
+    (lambda d: d["claims"]["C1"].update(direction="better"), "claims.C1.direction: expected one of"),
+    (lambda d: d["claims"]["C8"].pop("margin"), "claims.C8.margin: an equivalence claim needs a margin"),
+    (lambda d: d["claims"]["C1"].update(sweeps=["nope"]), "claims.C1.sweeps: no sweep 'nope'"),
+    (lambda d: d["claims"]["C1"].update(baseline="regularizer=none"), "must set the sweep's key 'smoothing'"),
+    (
+        lambda d: d["claims"]["C1"].update(compare=["smoothing gls"]),
+        "claims.C1.compare[0]: expected one override",
+    ),
+    (
+        lambda d: d["claims"]["C1"]["published"].update(delta="big"),
+        "claims.C1.published.delta: expected a number",
+    ),
+    (lambda d: d["sweeps"]["mlp"].pop("recipe"), "sweeps.mlp: missing key 'recipe'"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD)
+def test_a_malformed_claims_file_stops_with_one_line_naming_the_key(tmp_path, edit, message):
+    data = yaml.safe_load(CLAIMS.read_text())
+    edit(data)
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(SystemExit, match=re.escape(message)) as err:
+        claims_file.load(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_claim_id_and_bad_yaml_name_the_file(tmp_path):
+    with pytest.raises(SystemExit, match=r"no claim C42 \(claims: C1, C2"):
+        claims_file.load(CLAIMS).select(["C42"])
+    (tmp_path / "c.yaml").write_text("claims: [unclosed")
+    with pytest.raises(SystemExit, match="c.yaml: not valid YAML"):
+        claims_file.load(tmp_path / "c.yaml")
+
+
+# --- collecting and the until-decided loop, on fake jobs (no training) ----------------------------------
+TOY = {
+    "defaults": {"seeds": [0, 1, 2], "bootstrap_replicates": 300},
+    "sweeps": {"toy": {"recipe": "toy", "key": "smoothing", "stand_in": "a toy"}},
+    "claims": {
+        "T1": {
+            "text": "LS beats none",
+            "source": {"paper": "p", "table": "t"},
+            "published": {"text": "+1", "delta": 1.0, "units": "accuracy points"},
+            "sweeps": ["toy"],
+            "metric": "test/accuracy",
+            "direction": "higher",
+            "baseline": "smoothing=none",
+            "compare": ["smoothing=ls"],
+        }
+    },
+}
+
+
+class FakeRuns:
+    """Stands in for run.py: writes finished job folders whose test items are drawn per configuration."""
+
+    def __init__(self, effect: float, seed_sd: float, n_items: int = 400):
+        self.effect, self.seed_sd, self.n_items, self.calls = effect, seed_sd, n_items, []
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self, args: list[str]) -> None:
+        self.calls.append(args)
+        kv = dict(a.split("=", 1) for a in args if "=" in a)
+        for seed in map(int, kv["seed"].split(",")):
+            for value in kv["smoothing"].split(","):
+                p = (
+                    0.8
+                    + 0.01 * self.rng.normal(0, self.seed_sd)
+                    + (self.effect / 100 if value == "ls" else 0)
+                )
+                correct = (np.random.default_rng(seed * 7 + len(value)).random(self.n_items) < p).astype(int)
+                folder = Path(kv["hydra.sweep.dir"]) / f"{value}_seed{seed}"
+                (folder / ".hydra").mkdir(parents=True)
+                overrides = [f"experiment={kv['experiment']}", f"smoothing={value}", f"seed={seed}"]
+                (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+                items = {"unit": "image", "label": [0] * self.n_items, "correct": correct.tolist()}
+                (folder / "scores_test.json").write_text(json.dumps(items))
+                metrics = {
+                    "test/accuracy": 100 * correct.mean(),
+                    "run": {"git_commit": "abc", "git_dirty": False},
+                }
+                (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def _toy(tmp_path: Path, **claim) -> claims_file.ClaimsFile:
+    data = json.loads(json.dumps(TOY))
+    data["claims"]["T1"].update(claim)
+    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(data))
+    return claims_file.load(tmp_path / "claims.yaml")
+
+
+@pytest.mark.parametrize(
+    ("effect", "seed_sd", "delta", "expected", "seeds"),
+    [
+        (15.0, 0.5, 1.0, "decided", 3),  # a clear gain: the first seeds decide
+        (0.0, 0.0, 40.0, "no effect at this resolution", 3),  # MDE far below half the published Δ
+        (0.0, 3.0, 1.0, "max seeds (5) reached", 5),  # neither: stop at --max-seeds
+    ],
+)
+def test_until_decided_stops_for_the_right_reason(tmp_path, effect, seed_sd, delta, expected, seeds):
+    published = {"text": "x", "delta": delta, "units": "accuracy points"}
+    cf = _toy(tmp_path, published=published)
+    fake = FakeRuns(effect, seed_sd)
+    results = tmp_path / "results"
+    [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 5, 1, None, launch=fake)
+    assert entry["stop"]["T1 smoothing=ls"].startswith(expected)
+    assert entry["n_seeds"]["T1 smoothing=ls"] == seeds
+    assert len(load(results / "toy.jsonl.gz")) == 2 * seeds
+    assert all("smoothing=none,ls" in call for call in fake.calls)
+    [verdict] = evaluate(cf, results)
+    assert verdict.stop == f"{entry['stop']['T1 smoothing=ls']} after {seeds} seeds"
+
+
+def test_budget_stops_before_a_batch_that_would_overrun_it(tmp_path):
+    cf = _toy(tmp_path)
+    ticks = iter(range(0, 10_000, 100))  # each clock reading is 100 s later
+    fake = FakeRuns(0.0, 3.0)
+    [entry] = run(
+        cf,
+        cf.select(["T1"]),
+        tmp_path / "out",
+        tmp_path / "r",
+        [],
+        None,
+        True,
+        50,
+        1,
+        6.0,
+        launch=fake,
+        clock=lambda: next(ticks),
+    )
+    assert entry["stop"]["T1 smoothing=ls"] == "budget (6 min) reached" and len(fake.calls) < 50
+
+
+def test_collect_is_idempotent_and_refuses_another_test_set(tmp_path):
+    fake = FakeRuns(1.0, 1.0)
+    fake(["experiment=toy", "smoothing=none,ls", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'a'}"])
+    out = tmp_path / "toy.jsonl.gz"
+    assert collect([tmp_path / "a"], out, ["smoothing"], ["test/accuracy"]) == 4
+    first = out.read_bytes()
+    assert collect([tmp_path / "a"], out, ["smoothing"], ["test/accuracy"]) == 4 and out.read_bytes() == first
+    entry = load(out)[0]
+    assert entry["config"] == ["smoothing=ls"] and entry["run"]["git_commit"] == "abc" and "items" in entry
+    # The same rows from the results file as from the folders.
+    jobs, items = as_jobs(out)
+    assert len(jobs) == 4 and len(items) == 4
+    FakeRuns(1.0, 1.0, n_items=300)(
+        ["experiment=toy", "smoothing=ls", "seed=5", f"hydra.sweep.dir={tmp_path / 'b'}"]
+    )
+    with pytest.raises(SystemExit, match="another test set"):
+        collect([tmp_path / "b"], out, ["smoothing"], ["test/accuracy"])
+
+
+def test_verdicts_reads_a_results_file_like_its_sweep_folder(tmp_path, capsys):
+    FakeRuns(2.0, 0.5)(
+        ["experiment=toy", "smoothing=none,ls", "seed=0,1,2", f"hydra.sweep.dir={tmp_path / 's'}"]
+    )
+    collect([tmp_path / "s"], tmp_path / "t.jsonl.gz", ["smoothing"], ["test/accuracy"])
+    common = ["--baseline", "smoothing=none", "--metric", "test/accuracy", "--published-delta", "1"]
+    verdicts_main([str(tmp_path / "s"), *common, "--json", str(tmp_path / "a.json")])
+    verdicts_main([str(tmp_path / "t.jsonl.gz"), *common, "--json", str(tmp_path / "b.json")])
+    rows = [json.loads((tmp_path / f).read_text())["rows"][1] for f in ("a.json", "b.json")]
+    for key in ("delta", "ci_low", "ci_high", "boot_low", "boot_high", "mde", "seeds_needed", "aso_better"):
+        assert rows[0][key] == pytest.approx(rows[1][key], abs=1e-9), key
+    assert rows[0]["boot_low"] is not None
+
+
+@pytest.mark.slow
+def test_claims_run_trains_a_tiny_claim_collects_it_and_reports_it(tmp_path):
+    data = yaml.safe_load(CLAIMS.read_text())
+    data["sweeps"]["ls_calibration"]["overrides"] = ["trainer.max_epochs=2"]
+    data["claims"] = {c: data["claims"][c] | {"sweeps": ["ls_calibration"]} for c in ("C7", "C8")}
+    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    args = [str(ROOT / "experiments" / "claims.py"), "--claims", str(tmp_path / "claims.yaml")]
+    args += [
+        "--results",
+        str(tmp_path / "results"),
+        "run",
+        "C7",
+        "--seeds",
+        "0-1",
+        "--outputs",
+        str(tmp_path / "o"),
+    ]
+    proc = run_entry.__globals__["subprocess"].run(
+        [sys.executable, *args, "--", "logger=none"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    entries = load(tmp_path / "results" / "ls_calibration.jsonl.gz")
+    assert sorted((e["config"][0], e["seed"]) for e in entries) == [
+        ("smoothing=ls", 0),
+        ("smoothing=ls", 1),
+        ("smoothing=none", 0),
+        ("smoothing=none", 1),
+    ]
+    # C8 on the same sweep reads ECE after temperature scaling: its items are stored too.
+    assert entries[0]["items"].keys() == {"correct", "confidence", "confidence_ts"}
+    assert entries[0]["metrics"].keys() == {"test/ece", "test/ece_ts"} and entries[0]["run"]["git_commit"]
+    cf = claims_file.load(tmp_path / "claims.yaml")
+    c7, c8 = evaluate(cf, tmp_path / "results")
+    assert c7.row.n_paired == 2 and c7.stop == "fixed seeds after 2 seeds" and c8.row.level == pytest.approx(0.9)
+    assert not np.isnan(c7.row.boot_low) and not np.isnan(c7.row.baseline_gap) and not np.isnan(c8.row.boot_low)
