@@ -219,7 +219,9 @@ def test_equivalence_claims_are_judged_by_tost_and_inconclusive_rows_say_why(tmp
         },
     )
     jobs = read_jobs([sweep], warn=lambda line: None)
-    rows = {r.configuration: r for r in compute(jobs, ["smoothing=none"], "test/f1", "equivalent", margin=0.5)}
+    rows = {
+        r.configuration: r for r in compute(jobs, ["smoothing=none"], "test/f1", "equivalent", margin=0.5)
+    }
     assert rows["smoothing=ls"].verdict == "supports" and rows["smoothing=ls"].level == pytest.approx(0.9)
     assert rows["smoothing=gls"].verdict == "contradicts"
     assert rows["smoothing=cp"].verdict == "inconclusive" and rows["smoothing=cp"].reason == "too few seeds"

@@ -33,7 +33,9 @@ def test_sentence_counts_sum_to_seqeval_micro_f1(pairs):
     total = {k: sum(v) for k, v in counts.items()}
     # The same float, bit for bit: the same totals through seqeval's arithmetic.
     assert f1_from_counts(total["tp"], total["predicted"], total["gold"]) == ner_scores(gold, pred)["f1"]
-    assert len(counts["tp"]) == len(gold) and all(t <= min(p, g) for t, p, g in zip(*counts.values()))
+    assert len(counts["tp"]) == len(gold) and all(
+        t <= min(p, g) for t, p, g in zip(*counts.values(), strict=True)
+    )
 
 
 EXAMPLES = [
@@ -69,7 +71,7 @@ def _check_items_against_metrics(run, metrics_to_check):
 def test_ner_run_writes_sentence_counts_that_give_its_f1(tmp_path):
     run = tmp_path / "ner"
     run_entry([*TINY_NER, "logger=none", f"hydra.run.dir={run}"], cwd=tmp_path)
-    items, metrics = _check_items_against_metrics(run, ["test/f1", "val/f1"][:1])
+    items, metrics = _check_items_against_metrics(run, ["test/f1"])
     assert items.unit == "sentence" and len(items.columns["tp"]) == 16  # data.n_test
     val = json.loads((run / "scores_val.json").read_text())
     assert value("sentence", "f1", {k: val[k] for k in ("tp", "predicted", "gold")}) == pytest.approx(

@@ -48,7 +48,8 @@ def test_paired_interval_is_scipys_one_sample_t_interval(diffs):
     ("effect_size", "n", "power"), [(0.2, 199, 0.8017), (0.5, 34, 0.8078), (0.8, 15, 0.8213)]
 )
 def test_seeds_needed_match_gpower_one_sample_t_tables(effect_size, n, power):
-    # G*Power 3.1, "t tests - Means: Difference from constant (one sample case)", two tails, α 0.05, power 0.8.
+    # G*Power 3.1, "t tests - Means: Difference from constant (one sample case)", two tails, α 0.05,
+    # power 0.8: total sample size and actual power.
     assert seeds_needed(effect_size, 1.0) == n
     assert t_test_power(effect_size, 1.0, n) == pytest.approx(power, abs=1e-4)
 
