@@ -5,8 +5,9 @@ overrides after `--` pass through, e.g. `hydra/launcher=joblib hydra.launcher.n_
 stages it needs (distillation teachers for those seeds). Jobs land in outputs/claims/<sweep>/jobs/<batch>/;
 after each batch they are collected into experiments/results/<sweep>.jsonl.gz. With --until-decided, batches
 continue until every row of the claims on that sweep has stopped: decided (both intervals exclude 0, or TOST
-decides), the minimum detectable effect is below half the published Δ (half the margin), --max-seeds paired
-seeds, or --budget-minutes of wall time. Each run appends one line to experiments/results/runs.jsonl.
+decides), the minimum detectable effect is below half the published Δ (half the margin), the test set is too
+small for seeds to help (the seed-t interval decided, the bootstrap cannot: 1.96 test-set sd > |Δ|),
+--max-seeds, or --budget-minutes of wall time. Each run appends one line to experiments/results/runs.jsonl.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def stop_reason(v, max_seeds: int) -> str | None:
     row, claim = v.row, v.claim
     if row.verdict in ("supports", "contradicts"):
         return "decided"
+    if _test_set_bound(row, claim):
+        return "test set too small (its sampling noise alone keeps the bootstrap interval from deciding)"
     target = claim.margin if claim.direction == "equivalent" else abs(row.published_delta or 0.0)
     if target and not math.isnan(row.mde) and row.mde <= target / 2:
         if claim.direction == "equivalent":
@@ -73,6 +76,19 @@ def stop_reason(v, max_seeds: int) -> str | None:
     if row.n_paired >= max_seeds:
         return f"max seeds ({max_seeds}) reached"
     return None
+
+
+def _test_set_bound(row, claim: Claim) -> bool:
+    """Can more seeds not decide? When the seed-t interval has decided and only the bootstrap, which also
+    counts the test items, has not: its test-set part does not shrink with seeds, and when that part alone
+    spans 0 around Δ (reaches the margin, for TOST) only a larger test set would help."""
+    if math.isnan(row.sd_items) or math.isnan(row.ci_low):
+        return False
+    if claim.direction == "equivalent":
+        seed_t_decided = -claim.margin < row.ci_low and row.ci_high < claim.margin
+        return seed_t_decided and abs(row.delta) + 1.645 * row.sd_items >= claim.margin
+    seed_t_decided = row.ci_low > 0 or row.ci_high < 0
+    return seed_t_decided and abs(row.delta) < 1.96 * row.sd_items
 
 
 class SweepRunner:

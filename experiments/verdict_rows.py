@@ -121,7 +121,7 @@ def decide(row: Row, claim: str, has_items: bool) -> None:
         target = abs(row.published_delta) if row.published_delta else math.inf
         row.reason = "too few seeds" if not row.mde <= target else "no effect at this resolution"
         if _excludes(row.ci_low, row.ci_high) and not _excludes(*boot):
-            row.reason += "; the seed-t interval alone excludes 0 (test-set noise)"
+            row.reason += "; test set too small: the seed-t interval alone excludes 0"
 
 
 def _paired_items(

@@ -99,9 +99,12 @@ TOY = {
 class FakeRuns:
     """Stands in for run.py: writes finished job folders whose test items are drawn per configuration."""
 
-    def __init__(self, effect: float, seed_sd: float, n_items: int = 400):
+    def __init__(self, effect: float, seed_sd: float, n_items: int = 400, shared: bool = False):
         self.effect, self.seed_sd, self.n_items, self.calls = effect, seed_sd, n_items, []
         self.rng = np.random.default_rng(0)
+        # shared: every seed of a configuration gets nearly the same items right (the test set's own luck
+        # then moves every seed alike: seed-t narrow, bootstrap over items wide).
+        self.shared = shared
 
     def __call__(self, args: list[str]) -> None:
         self.calls.append(args)
@@ -113,7 +116,11 @@ class FakeRuns:
                     + 0.01 * self.rng.normal(0, self.seed_sd)
                     + (self.effect / 100 if value == "ls" else 0)
                 )
-                correct = (np.random.default_rng(seed * 7 + len(value)).random(self.n_items) < p).astype(int)
+                draw = np.random.default_rng(len(value) if self.shared else seed * 7 + len(value))
+                correct = (draw.random(self.n_items) < p).astype(int)
+                if self.shared:  # a few items flip from seed to seed
+                    flip = np.random.default_rng(seed).random(self.n_items) < 0.02
+                    correct = np.where(flip, 1 - correct, correct)
                 folder = Path(kv["hydra.sweep.dir"]) / f"{value}_seed{seed}"
                 (folder / ".hydra").mkdir(parents=True)
                 overrides = [f"experiment={kv['experiment']}", f"smoothing={value}", f"seed={seed}"]
@@ -135,17 +142,18 @@ def _toy(tmp_path: Path, **claim) -> claims_file.ClaimsFile:
 
 
 @pytest.mark.parametrize(
-    ("effect", "seed_sd", "delta", "expected", "seeds"),
+    ("effect", "seed_sd", "delta", "shared", "expected", "seeds"),
     [
-        (15.0, 0.5, 1.0, "decided", 3),  # a clear gain: the first seeds decide
-        (0.0, 0.0, 40.0, "no effect at this resolution", 3),  # MDE far below half the published Δ
-        (0.0, 3.0, 1.0, "max seeds (5) reached", 5),  # neither: stop at --max-seeds
+        (15.0, 0.5, 1.0, False, "decided", 3),  # a clear gain: the first seeds decide
+        (0.0, 0.0, 40.0, False, "no effect at this resolution", 3),  # MDE far below half the published Δ
+        (0.0, 3.0, 1.0, False, "max seeds (5) reached", 5),  # neither: stop at --max-seeds
+        (4.0, 0.0, 20.0, True, "test set too small", 3),  # seeds agree, 80 items cannot tell
     ],
 )
-def test_until_decided_stops_for_the_right_reason(tmp_path, effect, seed_sd, delta, expected, seeds):
+def test_until_decided_stops_for_the_right_reason(tmp_path, effect, seed_sd, delta, shared, expected, seeds):
     published = {"text": "x", "delta": delta, "units": "accuracy points"}
     cf = _toy(tmp_path, published=published)
-    fake = FakeRuns(effect, seed_sd)
+    fake = FakeRuns(effect, seed_sd, n_items=80 if shared else 400, shared=shared)
     results = tmp_path / "results"
     [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 5, 1, None, launch=fake)
     assert entry["stop"]["T1 smoothing=ls"].startswith(expected)
