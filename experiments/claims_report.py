@@ -55,10 +55,9 @@ def evaluate(cf: ClaimsFile, results: Path, claims: list[Claim] | None = None) -
             path = results / f"{sweep}.jsonl.gz"
             if not path.exists():
                 continue
-            jobs, items = as_jobs(path)
+            jobs, items = as_jobs(path)  # all of the sweep's configurations, so each keeps its own name
             configs = {c.config for c in claim.compare} | {claim.baseline}
-            jobs = [j for j in jobs if any(o in configs for o in j.overrides)]
-            if not jobs:
+            if not any(o in configs for j in jobs for o in j.overrides):
                 continue
             rows = compute(
                 jobs,

@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from claims_file import Claim, ClaimsFile, Sweep
-from claims_report import RUNLOG, evaluate, label
+from claims_report import RUNLOG, Verdict, evaluate, label
 from results_store import collect, load
+from verdict_rows import Row
 
 from labelsmooth.sweeps import read_jobs
 
@@ -61,7 +62,7 @@ def configurations(claims: list[Claim], sweep: Sweep) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def stop_reason(v, max_seeds: int) -> str | None:
+def stop_reason(v: Verdict, max_seeds: int) -> str | None:
     """Why seeding this row may stop (None: go on)."""
     row, claim = v.row, v.claim
     if row.verdict in ("supports", "contradicts"):
@@ -78,7 +79,7 @@ def stop_reason(v, max_seeds: int) -> str | None:
     return None
 
 
-def _test_set_bound(row, claim: Claim) -> bool:
+def _test_set_bound(row: Row, claim: Claim) -> bool:
     """Can more seeds not decide? When the seed-t interval has decided and only the bootstrap, which also
     counts the test items, has not: its test-set part does not shrink with seeds, and when that part alone
     spans 0 around Δ (reaches the margin, for TOST) only a larger test set would help."""

@@ -108,7 +108,7 @@ def _fixed(entry: dict[str, Any]) -> list[str]:
     return sorted(o for o in entry["overrides"] if o not in entry["config"] and not o.startswith(NEUTRAL))
 
 
-def merge(old: list[dict], new: list[dict], where: str, warn=print) -> list[dict]:
+def merge(old: list[dict], new: list[dict], where: str) -> list[dict]:
     """old then the new jobs that are not yet in it; every job must share the test set and fixed settings."""
     seen = {_key(e) for e in old}
     merged = list(old)
@@ -156,12 +156,12 @@ def save(path: Path, entries: list[dict]) -> None:
 
 
 def collect(
-    folders: list[Path], out: Path, config_keys: list[str], metrics: list[str], gap: bool = False, warn=print
+    folders: list[Path], out: Path, config_keys: list[str], metrics: list[str], gap: bool = False, warn=None
 ) -> int:
     """Add the finished jobs under `folders` to the results file `out`; returns how many it holds."""
     jobs = read_jobs(folders, warn=warn)
     new = [record(job, config_keys, metrics, gap) for job in jobs]
-    entries = merge(load(out), new, str(out), warn)
+    entries = merge(load(out), new, str(out))
     save(out, entries)
     return len(entries)
 

@@ -12,7 +12,8 @@ For each configuration against the baseline, over the seeds both finished (paire
 Verdict: *supports* / *contradicts* when both intervals (the seed-t alone when there are no items) exclude 0
 on the claimed / the other side; for equivalence, when both 90 % intervals lie inside ±margin / wholly
 outside it. Else *inconclusive*, with the reason: "too few seeds" when the published Δ (the margin) is below
-what n seeds can detect (establish), else "no effect at this resolution" ("a difference near the margin").
+what n seeds can detect (establish), else "no effect at this resolution" ("a difference near the margin");
+when the seed-t interval excludes 0 and only the bootstrap does not, it adds "test set too small".
 """
 
 from __future__ import annotations
@@ -247,7 +248,16 @@ def compute(
 
 
 def _fill(
-    row: Row, common, seeds, base, metric, baseline_metric, claim, items, sign, settings: Settings
+    row: Row,
+    common: list,
+    seeds: dict,
+    base: dict,
+    metric: str,
+    baseline_metric: str,
+    claim: str,
+    items: dict[Job, Items],
+    sign: float,
+    settings: Settings,
 ) -> None:
     """The statistics of one configuration over its paired seeds `common`."""
     ours = [seeds[s].metrics[metric] for s in common]
