@@ -121,11 +121,11 @@ def run_lab(
     from omegaconf import DictConfig
 
     module = instantiate(cfg.task.module)
-    callbacks = [
-        instantiate(node)
-        for name, node in cfg.callbacks.items()
-        if not name.endswith("_checkpoint") and isinstance(node, DictConfig) and "_target_" in node
-    ]
+    from pytorch_lightning.callbacks import Checkpoint
+
+    # The lab's callbacks but those that write checkpoints (best.ckpt, last.ckpt): the reference saves none.
+    built = [instantiate(n) for n in cfg.callbacks.values() if isinstance(n, DictConfig) and "_target_" in n]
+    callbacks = [c for c in built if not isinstance(c, Checkpoint)]
     trainer = instantiate(
         cfg.trainer,
         callbacks=[*callbacks, lightning_clock(clock, profile, warmup)],

@@ -29,7 +29,13 @@ def test_bench_smoothing_reports_every_loss_against_its_reference():
 
 @pytest.mark.slow
 def test_bench_padding_reports_before_and_after_for_each_case(tmp_path):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_padding.py"), "--tiny", "--data-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_padding.py"),
+        "--tiny",
+        "--data-dir",
+        str(tmp_path),
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300).stdout
     rows = re.findall(r"train +(\d+\.\d) % -> +(\d+\.\d) % +eval +(\d+\.\d) % -> +(\d+\.\d) %", out)
     assert len(rows) == 3, out

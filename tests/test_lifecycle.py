@@ -68,8 +68,10 @@ def test_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterru
     assert not (cut / "metrics.json").exists()
     assert "resume with ckpt_path=last" in stopped.stdout + stopped.stderr
 
-    run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
+    resumed = run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
     assert _scores(cut) == _scores(whole)
+    # the training loader speaks Lightning's state protocol: no "not resumable … unreliable" warning
+    assert "not resumable" not in resumed.stdout + resumed.stderr
     final = [
         torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (whole, cut)
     ]
@@ -87,7 +89,8 @@ def test_two_rank_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, 
     drill = [*_drill(3), f"+callbacks.drill.every_rank={every_rank}"]
     stopped = run_entry([*args, *drill, f"hydra.run.dir={cut}"], cwd=tmp_path, check=False, timeout=120)
     assert stopped.returncode == 143, stopped.stderr[-3000:]
-    assert (cut / "checkpoints" / "rng" / "rank1_step3.pt").is_file()
+    # saved at the end of the step the signal came in, where the ranks agreed; rank 1's streams beside it
+    assert [p.name for p in (cut / "checkpoints" / "rng").iterdir()] == ["rank1_step3.pt"]
     run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
     assert _scores(cut) == _scores(whole)
     final = [
@@ -117,3 +120,43 @@ def test_a_terminated_multirun_exits_non_zero_and_runs_no_further_job(tmp_path):
     assert proc.returncode == 143, out[-3000:]
     assert not (sweep / "0" / "metrics.json").exists()
     assert not (sweep / "1").exists()  # the sweep stopped: jobs 1 and 2 never ran
+    # and says so, job by job, the ones it never started included
+    assert f"multirun {sweep}: 0 of 3 jobs finished" in out
+    assert "NO RESULT job 0 [smoothing=none" in out
+    assert "NOT STARTED job [smoothing=ls" in out and "NOT STARTED job [smoothing=gls" in out
+
+
+def test_a_signal_during_data_preparation_stops_the_job_within_seconds(tmp_path):
+    """SIGTERM while the data is generated and tokenised (before any training): exit 143 in a few seconds
+    (SLURM's grace before SIGKILL is 30 s), no metrics.json, no half-built cache folder."""
+    run = tmp_path / "run"
+    args = ["task=ner", "model=tiny", "data.n_train=40000", "logger=none", f"hydra.run.dir={run}"]
+    env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    log = run / "run.log"
+    while not (log.is_file() and "Seed set to" in log.read_text()):  # the job runs: its handlers are set
+        assert proc.poll() is None and time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the data preparation (tens of seconds for 40,000 sentences)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out[-3000:]
+    assert time.monotonic() - signalled < 5, "the signal waited for the data preparation to end"
+    assert not (run / "metrics.json").exists() and not (run / "checkpoints").exists()
+    # a cache folder is published whole or not at all (a stopped build leaves only a .<key>.tmp-* folder)
+    for params in (tmp_path / "data" / "conll_synthetic").glob("*/params.json"):
+        assert {p.name for p in params.parent.iterdir()} == {
+            "eng.train",
+            "eng.testa",
+            "eng.testb",
+            "params.json",
+        }

@@ -66,9 +66,7 @@ def test_the_learning_rate_of_every_step_warms_up_then_decays_or_stays(tmp_path,
 
     data = TensorDataset(torch.randn(16, 4), torch.randint(0, 3, (16,)), torch.arange(16))
     sgd = partial(torch.optim.SGD, lr=1.0)
-    module = ImageModule(
-        MLPSpec(hidden=5), 4, 3, optimizer=sgd, warmup_ratio=1 / 3, lr_decay=lr_decay
-    )
+    module = ImageModule(MLPSpec(hidden=5), 4, 3, optimizer=sgd, warmup_ratio=1 / 3, lr_decay=lr_decay)
     trainer = pl.Trainer(
         max_epochs=3,
         callbacks=[SmoothingCallback(NoSmoothing()), LearningRates()],
@@ -139,3 +137,51 @@ def test_gradients_are_clipped_with_the_fused_optimizer_in_full_and_bf16_precisi
     trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=4))
     assert len(norms["after"]) == 2 and min(norms["before"]) > 0.1
     assert norms["after"] == pytest.approx([0.01, 0.01], rel=1e-3)
+
+
+def test_16_mixed_precision_clips_the_unscaled_gradients_of_the_fused_optimizer(tmp_path):
+    """trainer.precision=16-mixed on a GPU: GradScaler's scaled gradients, fused AdamW and clipping.
+    Lightning's plugin refused to clip there (the crash at the first step); the task module unscales, then
+    clips. The same plugin runs on the CPU here (torch's GradScaler works on both): tested without a GPU."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.plugins.precision import MixedPrecision
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from labelsmooth.smoothing import NoSmoothing, SmoothingCallback
+    from labelsmooth.specs import MLPSpec
+    from labelsmooth.tasks.image import ImageModule
+
+    after: list[float] = []
+
+    class Recorded(ImageModule):
+        def configure_optimizers(self):
+            config = super().configure_optimizers()
+            config["optimizer"].register_step_post_hook(
+                lambda *_: after.append(
+                    torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters()])).item()
+                )
+            )
+            return config
+
+    torch.manual_seed(0)
+    data = TensorDataset(3 * torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.arange(8))
+    adamw = partial(torch.optim.AdamW, lr=1e-3, fused=True)
+    module = Recorded(MLPSpec(hidden=5), in_features=4, num_classes=3, optimizer=adamw)
+    before = [p.detach().clone() for p in module.parameters()]
+    plugin = MixedPrecision("16-mixed", "cpu")
+    trainer = pl.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        plugins=[plugin],
+        gradient_clip_val=0.01,
+        callbacks=[SmoothingCallback(NoSmoothing())],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=4))
+    # Both steps taken (no inf skipped them: the scale never fell), on gradients clipped to norm 0.01.
+    assert plugin.scaler.get_scale() == 65536.0
+    assert after == pytest.approx([0.01, 0.01], rel=1e-3)
+    assert all(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,33 @@ def test_projection_skips_a_module_without_penultimate(
         trainer.fit(NoAxisTask(), datamodule=TinyData())
     assert "skipped" in caplog.text
     assert not (tmp_path / "penultimate_projection.png").exists()
+
+
+def test_projection_without_val_items_of_its_classes_warns_once_and_the_fit_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Such a run trained to the end and then failed in this plot; now it says why there is no plot."""
+    data = TinyData()
+    data.y[300:] = torch.where(data.y[300:] < 3, 0, data.y[300:])  # no val item of classes 1 and 2
+    data.y[300:] = torch.where(data.y[300:] == 3, 0, data.y[300:])  # nor of 3
+    trainer = _trainer(tmp_path, PenultimateProjection(class_ids=[1, 2, 3]))
+    with caplog.at_level(logging.INFO, logger="labelsmooth.callbacks.projection"):
+        trainer.fit(TinyTask(), datamodule=data)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == projection.log.name]
+    assert [r.getMessage() for r in warnings] == [
+        "penultimate projection: skipped, no val items of classes ['one', 'two', 'three'] "
+        "(callbacks.penultimate_projection.class_ids=[1, 2, 3])"
+    ]
+    assert not (tmp_path / "penultimate_projection.png").exists()
+
+
+@pytest.mark.parametrize("class_ids", [[1, 2, 5], [1, 1, 2]])
+def test_projection_classes_the_module_lacks_are_refused_before_training(
+    tmp_path: Path, class_ids: list[int]
+) -> None:
+    module = TinyTask()
+    trainer = _trainer(tmp_path, PenultimateProjection(class_ids=class_ids))
+    expected = f"callbacks.penultimate_projection.class_ids={class_ids}: expected three distinct class"
+    with pytest.raises(ValueError, match=re.escape(expected) + r" indices in \[0, 5\)"):
+        trainer.fit(module, datamodule=TinyData())
+    assert trainer.global_step == 0

@@ -17,11 +17,15 @@ import torch
 from conftest import ROOT, TINY_NER, run_entry
 
 from labelsmooth import export, predict
-from labelsmooth.checkpoints import load_task_module
 from labelsmooth.data import inputs
 from labelsmooth.packing import encode
+from labelsmooth.trained import load_task_module
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+NER_GIVEN_JSON = (
+    "a JSON file (SQuAD questions are the input of a QA run); an NER run reads plain text, one sentence per "
+    "line, or CoNLL token lines"
+)
 TINY_QA = [
     "task=qa",
     "model=tiny",
@@ -114,6 +118,10 @@ def test_bad_input_fails_in_one_line_naming_file_and_line(ner_run, tmp_path, cap
     assert predict.main([str(ner_run), str(bad)]) == 1
     labels = ", ".join(NER_LABELS)
     assert error_line(capsys).endswith(f"{bad}:3: tag 'B-FOO' is not in the label set [{labels}]")
+    # SQuAD JSON given to an NER run was tagged as one long "sentence"; now its form is refused first.
+    squad = ROOT / "tests" / "fixtures" / "squad" / "dev-mini.json"
+    assert predict.main([str(ner_run), str(squad)]) == 1
+    assert error_line(capsys) == f"labelsmooth.predict: {squad}: {NER_GIVEN_JSON}"
     ckpt = tmp_path / "elsewhere.ckpt"  # a checkpoint outside its run: no config for the data settings
     ckpt.write_bytes((ner_run / "checkpoints" / "best.ckpt").read_bytes())
     assert predict.main([str(ckpt), str(bad)]) == 1
@@ -256,3 +264,64 @@ def test_ner_input_format_detection(tmp_path):
     (tmp_path / "in0.txt").write_text("-DOCSTART- -X- O O\n\nEU B-ORG\n")
     with pytest.raises(ValueError, match=r"in0.txt:3: expected 4 space-separated columns"):
         inputs.read_ner_input(tmp_path / "in0.txt", NER_LABELS)
+
+
+# --- the input's form, judged from the whole file (no model needed) ----------------------------------------
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # a tag outside the label set on the first line: was read as text, each column a "word"
+        ("EU B-FOO\nrejects O\n", "{path}:1: tag 'B-FOO' is not in the label set"),
+        ("EU\nrejects O\nGerman B-MISC\n", "{path}:1: a CoNLL line needs at least 2 columns"),
+        ("EU S-ORG\nrejects O\n", "{path}:1: tag 'S-ORG' is not in the label set"),  # IOBES, not ours
+        ('{"version": "v2.0", "data": []}', "{path}: " + NER_GIVEN_JSON),
+        ("[1, 2]\n", "{path}: " + NER_GIVEN_JSON),
+    ],
+)
+def test_ner_input_that_does_not_fit_is_refused_naming_the_file(tmp_path, content, expected):
+    path = tmp_path / "input.txt"
+    path.write_text(content)
+    with pytest.raises(ValueError) as err:
+        predict.read_input("ner", path, NER_LABELS)
+    assert str(err.value).startswith(expected.format(path=path)), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "tokens"),
+    [
+        ("I got an O\nEU rejects German call\nThe cat sat\n", ["I", "got", "an", "O"]),  # text, not CoNLL
+        ("[Applause] thanks\n", ["[Applause]", "thanks"]),  # opens like JSON, is text
+    ],
+)
+def test_text_that_merely_resembles_conll_or_json_stays_text(tmp_path, content, tokens):
+    path = tmp_path / "input.txt"
+    path.write_text(content)
+    sentences, has_gold = predict.read_input("ner", path, NER_LABELS)
+    assert not has_gold and sentences[0].tokens == tokens
+
+
+def test_conll_with_a_bad_line_later_is_still_conll(tmp_path):
+    path = tmp_path / "input.conll"
+    path.write_text("EU B-ORG\nrejects O\n\nGerman B-MISC\ncall O\nthe cat sat\n")
+    with pytest.raises(ValueError, match=rf"^{path}:6: expected 2 space-separated columns"):
+        predict.read_input("ner", path, NER_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("content", "looks"),
+    [
+        ("EU rejects German call\n", "plain text"),
+        ("-DOCSTART- O\n\nEU B-ORG\nrejects O\n", "CoNLL token lines (line 1: '-DOCSTART- O')"),
+        ("EU B-ORG\nrejects O\n", "CoNLL token lines (line 1: 'EU B-ORG')"),
+    ],
+)
+def test_qa_input_that_is_not_json_is_refused_naming_what_it_looks_like(tmp_path, content, looks):
+    path = tmp_path / "input.txt"
+    path.write_text(content)
+    with pytest.raises(ValueError) as err:
+        predict.read_input("qa", path, ())
+    assert str(err.value) == f"{path}: {looks}, not JSON; a QA run reads a SQuAD 2.0 JSON file"
+    path.write_text('{"data": [')  # JSON with a syntax error: the JSON reader names its line
+    with pytest.raises(ValueError, match=rf"^{path}:1:11: not valid JSON"):
+        predict.read_input("qa", path, ())

@@ -1,4 +1,5 @@
-"""KD teachers are checked at config instantiation: finished runs only, readable weights-only files."""
+"""KD teachers: checked before any data is read (finished runs, readable weights-only files of the student's
+task), loaded frozen by train.py (labelsmooth.trained) and handed to the Distillation smoothing."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_smoothing_callback import ToyModule, save_teacher
+from test_smoothing_callback import OtherTask, SmoothingCallback, ToyModule, fit, loader, logged, save_teacher
 
 from labelsmooth.smoothing import Distillation
-from labelsmooth.smoothing.teacher import read_teacher
-
-SMOOTHING_SRC = Path(__file__).resolve().parents[1] / "src" / "labelsmooth" / "smoothing"
+from labelsmooth.trained import check_teacher, load_teacher
 
 
 class RunsCode:
@@ -36,7 +35,7 @@ def teacher_run(tmp_path_factory) -> Path:
 
 def refused(teacher: Path | str) -> str:
     with pytest.raises(ValueError) as err:
-        Distillation(2.0, 0.5, str(teacher))
+        check_teacher(str(teacher), ToyModule)
     message = str(err.value)
     assert message.startswith("smoothing.teacher: ") and "\n" not in message, message
     assert err.value.__cause__ is None and err.value.__context__ is None  # torch's long text stays out
@@ -45,11 +44,11 @@ def refused(teacher: Path | str) -> str:
 
 def test_a_finished_run_and_its_checkpoints_are_accepted(teacher_run, tmp_path):
     best = teacher_run / "checkpoints" / "best.ckpt"
-    assert Distillation(2.0, 0.5, str(teacher_run)).checkpoint == best
-    assert Distillation(2.0, 0.5, str(best)).checkpoint == best
+    assert check_teacher(str(teacher_run), ToyModule).path == best
+    assert check_teacher(str(best), ToyModule).path == best
     elsewhere = tmp_path / "teacher.ckpt"  # outside a run's checkpoints/: accepted as is
     shutil.copy(best, elsewhere)
-    source = read_teacher(str(elsewhere))
+    source = check_teacher(str(elsewhere), ToyModule)
     assert (source.path, source.task_name) == (elsewhere, "toy")
     assert source.model == {"n_in": 4, "sizes": [3], "pretrained": False}  # saved with pretrained=True
 
@@ -57,7 +56,9 @@ def test_a_finished_run_and_its_checkpoints_are_accepted(teacher_run, tmp_path):
 def test_an_unfinished_run_is_refused(teacher_run, tmp_path):
     run = tmp_path / "interrupted"
     shutil.copytree(teacher_run / "checkpoints", run / "checkpoints")  # no metrics.json: killed mid-run
-    expected = f"smoothing.teacher: {run} is not a finished run (no metrics.json; interrupted?)"
+    expected = (
+        f"smoothing.teacher: {run} is not a finished run (no metrics.json; interrupted or still running?)"
+    )
     assert refused(run) == expected
     assert refused(run / "checkpoints" / "best.ckpt") == expected
 
@@ -94,6 +95,66 @@ def test_a_checkpoint_without_a_task_is_refused(tmp_path):
     assert "is not a task checkpoint of this project (no 'state_dict')" in refused(path)
 
 
-def test_the_smoothing_package_never_loads_with_weights_only_false():
-    for source in SMOOTHING_SRC.glob("*.py"):
-        assert "weights_only=False" not in source.read_text(), source.name
+def test_kd_teacher_is_loaded_frozen_and_kept_out_of_the_student(tmp_path):
+    ckpt = save_teacher(ToyModule, tmp_path, "teacher_run")
+    info = check_teacher(str(tmp_path / "teacher_run"), ToyModule)  # a run directory resolves to best.ckpt
+    assert str(info.path) == ckpt
+    kd = Distillation(2.0, 0.5, str(tmp_path / "teacher_run"))
+    kd.set_teacher(load_teacher(info, ToyModule))
+    student = ToyModule()
+    fresh_keys = set(ToyModule().state_dict())
+    trainer = fit(student, [SmoothingCallback(kd)], tmp_path / "student")
+    teacher = kd.teacher_module
+    assert isinstance(teacher, ToyModule) and teacher is not student
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    saved = torch.load(ckpt, weights_only=True)["state_dict"]
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(value, saved[key]), f"teacher weight {key} changed during distillation"
+    assert set(student.state_dict()) == fresh_keys
+    student_params = {id(p) for p in student.parameters()}
+    assert not any(id(p) in student_params for p in teacher.parameters())
+    rows = [r for r in logged(trainer) if r.get("smoothing/weight")]
+    assert [float(r["smoothing/temperature"]) for r in rows] == [2.0] * 6
+    # The teacher's logits are its own, for the student's batch.
+    batch = next(iter(loader()))
+    torch.testing.assert_close(kd.teacher_logits(batch)[0], teacher.layer(batch["x"]))
+
+
+def test_only_a_frozen_teacher_is_accepted(tmp_path):
+    kd = Distillation(2.0, 0.5, "any")
+    with pytest.raises(ValueError, match="expected a frozen module"):
+        kd.set_teacher(ToyModule())  # in training mode, with trainable parameters
+    with pytest.raises(RuntimeError, match="no teacher"):
+        kd.teacher_logits(next(iter(loader())))
+
+
+def test_run_directory_falls_back_to_last_ckpt(tmp_path):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    torch.save({"task_name": "toy", "state_dict": {}}, last)
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    assert check_teacher(str(tmp_path / "run"), ToyModule).path == last
+    with pytest.raises(ValueError, match="has no checkpoints/best.ckpt or last.ckpt"):
+        check_teacher(str(tmp_path), ToyModule)
+
+
+def test_a_teacher_of_another_task_is_refused(tmp_path):
+    ckpt = save_teacher(OtherTask, tmp_path, "other_run")
+    assert refused(ckpt) == f"smoothing.teacher: {ckpt} is a checkpoint of task 'other', expected 'toy'"
+
+
+def test_a_missing_or_empty_teacher_is_refused_in_one_line(tmp_path):
+    assert (
+        refused(tmp_path / "nope") == f"smoothing.teacher: no checkpoint or run directory at {tmp_path}/nope"
+    )
+    for empty in (None, "", "  "):
+        with pytest.raises(ValueError, match=r"^smoothing.teacher: required for kd"):
+            Distillation(2.0, 0.5, empty)
+
+
+def test_a_teacher_is_rebuilt_without_pretrained_weights(tmp_path):
+    ckpt = save_teacher(ToyModule, tmp_path, "teacher_run")
+    assert torch.load(ckpt, weights_only=True)["hyper_parameters"]["model"]["pretrained"] is True
+    teacher = load_teacher(check_teacher(ckpt, ToyModule), ToyModule)
+    # The state_dict overwrites the weights anyway: the teacher must not fetch or read pretrained ones.
+    assert teacher.hparams["model"] == {"n_in": 4, "sizes": [3], "pretrained": False}

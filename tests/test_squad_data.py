@@ -132,6 +132,18 @@ def test_duplicate_ids_inconsistent_is_impossible_and_missing_files_are_errors(t
         read_squad(tmp_path / "junk.json")
 
 
+@pytest.mark.parametrize("question", ["", "  \t\n"])
+def test_an_empty_question_is_refused_naming_the_file_and_question_id(tmp_path, question):
+    data = json.loads((FIXTURES / "train-mini.json").read_text())
+    qa = data["data"][0]["paragraphs"][0]["qas"][1]
+    qa["question"] = question  # was trained on and scored like any other question
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as err:
+        read_squad(path)
+    assert str(err.value) == f"{path}: question {qa['id']}: the question is empty; expected its text"
+
+
 def test_files_source_uses_dev_as_test_and_names_a_missing_file(tmp_path):
     shutil.copy(FIXTURES / "train-mini.json", tmp_path / "train-v2.0.json")
     shutil.copy(FIXTURES / "dev-mini.json", tmp_path / "dev-v2.0.json")

@@ -43,13 +43,14 @@ def records(path: str | Path) -> list[pb.Record]:
 
 
 def read_run(run_dir: str | Path) -> dict:
-    """Group, name, tags, config, per-step history and summary of one offline run directory."""
+    """Id, group, name, tags, config, per-step history and summary of one offline run directory."""
     (path,) = Path(run_dir).glob("run-*.wandb")
     run: dict = {"config": {}, "history": [], "summary": {}}
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
             run |= {"group": r.run.run_group, "name": r.run.display_name, "tags": list(r.run.tags)}
+            run |= {"id": r.run.run_id}
             run["config"] |= {u.key: json.loads(u.value_json) for u in r.run.config.update}
         elif kind == "config":
             run["config"] |= {u.key: json.loads(u.value_json) for u in r.config.update}

@@ -9,15 +9,18 @@ One sampler serves every task, training and evaluation:
   that every rank has the same count (DistributedSampler's convention); evaluation drops the repeated items
   by their index when it gathers the outputs, so each item is scored exactly once;
 - `skip(n)` drops the first n batches of the next iteration: how a run resumed mid-epoch continues exactly.
+`ResumableLoader` speaks Lightning's loader-state protocol (`state_dict` / `load_state_dict`): a checkpoint
+holds the epoch and the batches the loader handed out in it, and a resumed epoch skips those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 # Mega-batches of at most 50 batches (HF Trainer's LengthGroupedSampler): large enough to group lengths well.
 MEGA_BATCH = 50
@@ -110,3 +113,40 @@ class EpochBatchSampler(Sampler[list[int]]):
 
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over an EpochBatchSampler that knows how far into its epoch it is.
+
+    Lightning saves `state_dict()` with every checkpoint and gives it back before a resumed fit iterates, so
+    the loader continues after the batches already trained on. The count is of batches handed to the
+    training loop (not of indices the sampler produced, which workers may fetch ahead); Lightning asks at a
+    step's or an epoch's end, where that count is the number of steps done in the epoch.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.batch_sampler, EpochBatchSampler):
+            raise TypeError("ResumableLoader: expected batch_sampler=EpochBatchSampler(...)")
+        self._epoch = 0
+        self._taken = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, batches) of a loaded state
+
+    def __iter__(self) -> Iterator:
+        sampler = self.batch_sampler
+        self._epoch, self._taken = sampler.epoch, 0
+        if self._resume is not None:
+            epoch, taken = self._resume
+            self._resume = None
+            if epoch == sampler.epoch and taken < len(sampler):  # an epoch ended is one to start afresh
+                sampler.skip(taken)
+                self._taken = taken
+        for batch in super().__iter__():
+            self._taken += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self._epoch, "batches": self._taken}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = (int(state["epoch"]), int(state["batches"]))

@@ -2,10 +2,10 @@
 
 A checkpoint is data, never code. Every read is `torch.load(..., weights_only=True)`, whose unpickler
 refuses any global outside torch's allow-list, so a file whose pickle asks to run something (a
-`__reduce__` to `os.system`) fails to load without running it. The module class comes from a fixed
-table keyed by the checkpoint's `task_name`, never from a class named in the file, and the model spec is
-rebuilt with `pretrained=False`: the weights come from the state_dict, nothing is downloaded or read
-besides the encoder's config and tokenizer.
+`__reduce__` to `os.system`) fails to load without running it. The module class is the caller's (see
+trained.py's table keyed by the checkpoint's `task_name`), never a class named in the file, and the model
+spec is rebuilt with `pretrained=False`: the weights come from the state_dict, nothing is downloaded or
+read besides the encoder's config and tokenizer. This module imports no task: tasks import it.
 
 Every failure is one line that starts with the argument's name (`run: …`, `smoothing.teacher: …`) and
 names the file.
@@ -13,16 +13,17 @@ names the file.
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from labelsmooth.outputs import finished_run
+from labelsmooth.outputs import METRICS, finished_run, sha256_of
 
 CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")  # what a run directory resolves to, in this order
 CONFIG = Path(".hydra") / "config.yaml"  # a run's resolved config, beside its checkpoints/
@@ -37,27 +38,17 @@ class CheckpointInfo(NamedTuple):
     hparams: dict  # the module's other hyper-parameters, as stored (labels, ...)
 
 
-def task_modules() -> dict[str, type]:
-    """The fixed table task_name -> module class (imported here: the tasks import the smoothing package)."""
-    from labelsmooth.tasks.image import ImageModule
-    from labelsmooth.tasks.ner import NERModule
-    from labelsmooth.tasks.qa import QAModule
-
-    return {"ner": NERModule, "qa": QAModule, "image": ImageModule}
-
-
 def run_dir_of(ckpt: Path) -> Path | None:
     """The run directory of `<run>/checkpoints/x.ckpt`, or None for a checkpoint kept elsewhere."""
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
 
 
-def resolve_checkpoint(
-    path_or_run_dir: Any, key: str, finished: Callable[[Path, str], Any] = finished_run
-) -> tuple[Path, Path | None]:
+def resolve_checkpoint(path_or_run_dir: Any, key: str) -> tuple[Path, Path | None]:
     """The checkpoint file and its run directory (None if it lives outside one).
 
-    A run directory must be finished (its metrics.json; `finished` raises otherwise) and resolves to
-    checkpoints/best.ckpt, else last.ckpt; a file inside a run's checkpoints/ also needs that run finished.
+    A run directory must be finished (its metrics.json; `finished_run` raises otherwise) and resolves to
+    checkpoints/best.ckpt, else last.ckpt; a file inside a run's checkpoints/ also needs that run finished,
+    and the best checkpoint must be the one its metrics.json describes (`belongs_to_result`).
     """
     if path_or_run_dir is None or not str(path_or_run_dir).strip():
         raise ValueError(f"{key}: required (a .ckpt file or a run directory); got none")
@@ -65,15 +56,29 @@ def resolve_checkpoint(
     if path.is_file():
         run = run_dir_of(path)
         if run is not None:  # <run>/checkpoints/x.ckpt: the run must have finished
-            finished(run, key)
+            belongs_to_result(path, finished_run(run, key), key)
         return path, run
     if not path.is_dir():
         raise ValueError(f"{key}: no checkpoint or run directory at {path}")
     for name in CHECKPOINT_NAMES:
         if (path / "checkpoints" / name).is_file():
-            finished(path, key)
+            belongs_to_result(path / "checkpoints" / name, finished_run(path, key), key)
             return path / "checkpoints" / name, path
     raise ValueError(f"{key}: run directory {path} has no checkpoints/best.ckpt or last.ckpt")
+
+
+def belongs_to_result(ckpt: Path, run: Path, key: str) -> None:
+    """The run's best checkpoint is the file its metrics.json was computed from (the SHA-256 recorded
+    there): a later run into the folder, killed midway, may have replaced it."""
+    result = json.loads((run / METRICS).read_text(encoding="utf-8"))
+    recorded, digest = result.get("best_checkpoint"), result.get("best_checkpoint_sha256")
+    if not digest or not recorded or Path(recorded).name != ckpt.name:
+        return  # not the evaluated checkpoint (last.ckpt), or a result that recorded no hash
+    if sha256_of(ckpt) != digest:
+        raise ValueError(
+            f"{key}: {ckpt} is not the checkpoint {run / METRICS} was computed from (its SHA-256 differs: "
+            "another run wrote it); evaluate it anew with train=false ckpt_path=…"
+        )
 
 
 def read_checkpoint(path: Path, key: str) -> CheckpointInfo:
@@ -117,23 +122,6 @@ def load_module(
             f"{key}: {info.path} does not load as {module_cls.__name__} ({short_reason(err)})"
         ) from None
     return module.eval()
-
-
-def load_task_module(path_or_run_dir: Any, key: str) -> tuple[nn.Module, Path, Path | None]:
-    """(module in eval mode on the CPU, checkpoint file, run directory or None) for a run dir or a .ckpt.
-
-    The module class is picked by the checkpoint's `task_name` from `task_modules()`; the encoder is
-    rebuilt from its spec with pretrained=False (and compile=False) and gets the checkpoint's weights.
-    """
-    path, run = resolve_checkpoint(path_or_run_dir, key)
-    info = read_checkpoint(path, key)
-    table = task_modules()
-    if info.task_name not in table:
-        raise ValueError(
-            f"{key}: {path} is a checkpoint of task {info.task_name!r}, expected one of {sorted(table)}"
-        )
-    module = load_module(info, table[info.task_name], key, "cpu", {"pretrained": False, "compile": False})
-    return module, path, run
 
 
 def load_weights_only(path: Path, key: str) -> Any:

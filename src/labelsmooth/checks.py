@@ -15,6 +15,8 @@ from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from labelsmooth.checkpoints import read_checkpoint
+from labelsmooth.key_checks import check_paths, check_qa_decoding, check_trainer
+from labelsmooth.key_checks import integer as _integer
 from labelsmooth.outputs import ERROR
 from labelsmooth.tasks.base import CALIBRATION_METRICS
 
@@ -48,13 +50,6 @@ _DUMMY = {
 }
 
 
-def _integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{key}={value!r}: expected an integer >= {minimum}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{key}={value!r}: expected an integer in [{minimum}, {maximum}]")
-
-
 def check_keys(cfg: DictConfig) -> None:
     """No unknown top-level key from the command line (Hydra accepts `+ckpt_pth=…` without a word).
 
@@ -84,19 +79,13 @@ def metric_names(cfg: DictConfig) -> list[str]:
 def check_config(cfg: DictConfig) -> None:
     """Everything the config alone can tell is wrong, before any file is read or model built."""
     check_keys(cfg)
+    check_paths(cfg)
     # Lightning would replace a seed outside numpy's range by 0 with a mere warning.
     _integer("seed", cfg.get("seed"), 0, SEED_MAX)
     for key in ("batch_size", "eval_batch_size"):
         _integer(f"task.datamodule.{key}", cfg.task.datamodule.get(key), 1)
-    if cfg.train:
-        # The LR schedule needs a finite number of steps: -1 (Lightning's "forever") cannot be warmed up.
-        _integer("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1)
-    # Lightning divides by it (estimated_stepping_batches) long after the data and model are built.
-    _integer("trainer.accumulate_grad_batches", cfg.trainer.get("accumulate_grad_batches", 1), 1)
-    for split in SPLITS:  # metrics.json holds val and test scores: a split never evaluated has none
-        limit = cfg.trainer.get(f"limit_{split}_batches")
-        if limit is not None and not isinstance(limit, bool) and limit == 0:
-            raise ValueError(f"trainer.limit_{split}_batches=0: the run is scored on {split}; expected > 0")
+    check_trainer(cfg.trainer, train=bool(cfg.train))
+    check_qa_decoding(cfg.task.module)
     if not cfg.train and not cfg.get("ckpt_path"):
         raise ValueError("ckpt_path: train=false evaluates a checkpoint; give ckpt_path=<.ckpt file>")
     check_checkpoint_path(cfg)

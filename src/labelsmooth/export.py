@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from labelsmooth.checkpoints import load_task_module
 from labelsmooth.packing import encode
+from labelsmooth.trained import load_task_module
 
 KEY = "run"
 ATOL = 1e-5

@@ -1,5 +1,7 @@
 """Hydra callbacks. FailureReport: every failed job of a multirun logs its error in its own folder, and the
 sweep lists them. WandbSweepSummary: the sweep's summary tables, logged to W&B once per multirun.
+RepeatedKeyCheck: a key given twice on the command line stops the run before any job starts. RunFolderCheck:
+a new single run never writes into a folder holding another run.
 
 Hydra keeps running the jobs of a sweep after one fails, but then re-raises only the first failure. Here
 each failed job writes its traceback into its own log and `error.txt`, and at exit the multirun prints which
@@ -10,19 +12,25 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import statistics
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from labelsmooth.outputs import ERROR, METRICS, write_atomic
+from labelsmooth.run_folder import claim
 from labelsmooth.sweeps import Job, by_configuration, configuration_names, read_jobs, shared_overrides
 
 log = logging.getLogger(__name__)
@@ -36,33 +44,112 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def sweep_report(sweep_dir: Path) -> str:
-    """Which jobs of a sweep folder finished, failed (and why) or stopped without a result."""
-    jobs = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name)
-    failed = [p for p in jobs if (p / ERROR).is_file()]
-    unfinished = [p for p in jobs if not (p / ERROR).is_file() and not (p / METRICS).is_file()]
-    if not failed and not unfinished:
+def planned_jobs(config: DictConfig) -> list[list[str]] | None:
+    """The overrides of every job the basic sweeper will launch, in order (None for other sweepers, whose
+    jobs are not known in advance): the recipe's `hydra.sweeper.params` first, then the command line, as
+    BasicSweeper.sweep combines them."""
+    sweeper = config.hydra.sweeper
+    if sweeper.get("_target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return None
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+def sweep_report(sweep_dir: Path, planned: list[list[str]] | None = None) -> str:
+    """Which jobs of a sweep finished, failed (and why), stopped without a result, or never started."""
+    jobs = sorted((p for p in sweep_dir.glob("**/.hydra/overrides.yaml")), key=lambda p: str(p))
+    folders = {p.parent.parent: tuple(yaml.safe_load(p.read_text(encoding="utf-8")) or []) for p in jobs}
+    failed = [p for p in folders if (p / ERROR).is_file()]
+    unfinished = [p for p in folders if not (p / ERROR).is_file() and not (p / METRICS).is_file()]
+    started = set(folders.values())
+    never = [job for job in planned or [] if tuple(job) not in started]
+    if not failed and not unfinished and not never:
         return ""
-    lines = [
-        f"multirun {sweep_dir}: {len(jobs) - len(failed) - len(unfinished)} of {len(jobs)} jobs finished"
-    ]
+    total = max(len(planned or []), len(folders))
+    done = len(folders) - len(failed) - len(unfinished)
+    lines = [f"multirun {sweep_dir}: {done} of {total} jobs finished"]
     for p in failed:
         overrides, reason = (p / ERROR).read_text(encoding="utf-8").splitlines()[:2]
-        lines.append(f"  FAILED job {p.name} [{overrides}]: {reason}")
-    lines += [f"  NO RESULT job {p.name}: no {METRICS} (interrupted?)" for p in unfinished]
+        lines.append(f"  FAILED job {p.relative_to(sweep_dir)} [{overrides}]: {reason}")
+    for p in unfinished:
+        lines.append(f"  NO RESULT job {p.relative_to(sweep_dir)} [{' '.join(folders[p])}]: no {METRICS}")
+    lines += [f"  NOT STARTED job [{' '.join(job)}]" for job in never]
     return "\n".join(lines)
 
 
-def _print_report(sweep_dir: Path) -> None:
-    if sweep_dir.is_dir() and (text := sweep_report(sweep_dir)):
+def _print_report(sweep_dir: Path, planned: list[list[str]] | None) -> None:
+    if sweep_dir.is_dir() and (text := sweep_report(sweep_dir, planned)):
         print(text, file=sys.stderr)
+    elif planned and not sweep_dir.is_dir():
+        print(f"multirun {sweep_dir}: 0 of {len(planned)} jobs started", file=sys.stderr)
+
+
+def repeated_key(overrides: Sequence[str]) -> str | None:
+    """The error line for the first key given twice among `overrides`, or None. Hydra keeps only the last
+    value of a key, without a word: `-m seed=1,2 seed=3` runs one job, `seed=1 seed=3` runs seed 3."""
+    seen: dict[str, str] = {}
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        package = "" if override.package is None else f"@{override.package}"
+        key = f"{override.key_or_group}{package}"
+        if key in seen:
+            both = f"{seen[key]} {override.input_line}"
+            return (
+                f"{both}: {key} is given twice on the command line; expected each key once "
+                f"(Hydra would silently keep only {override.input_line})"
+            )
+        seen[key] = override.input_line
+    return None
+
+
+class RepeatedKeyCheck(Callback):
+    """Hydra callback (conf/hydra/default.yaml): refuses a key given twice on the command line, in a single
+    run and in a multirun, before any job starts. Only here are the raw overrides all visible: a job of a
+    multirun sees its own, already expanded. Hydra turns what a callback raises into a warning and goes on,
+    so this one prints its line and exits (status 2, a usage error), with no traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _exit_on_repeated_key(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _exit_on_repeated_key(config)
+
+
+def _exit_on_repeated_key(config: DictConfig) -> None:
+    # The ranks Lightning starts for DDP (LOCAL_RANK 1…) rerun the command line with its own
+    # `hydra.run.dir=…` appended, relying on the last value winning: not the user's line (rank 0 checked it).
+    if int(os.environ.get("LOCAL_RANK") or 0) > 0:
+        return
+    given = config.hydra.overrides
+    if (line := repeated_key([*given.task, *given.hydra])) is not None:
+        print(line, file=sys.stderr)
+        raise SystemExit(2)
+
+
+class RunFolderCheck(Callback):
+    """Hydra callback (conf/hydra/default.yaml): a single run (not a resume) into a folder that holds a
+    result or an unfinished run stops with one line (or, with rerun=true, moves it aside) before Hydra writes
+    the run's `.hydra/` there, so a refused run leaves the finished one's config as it was. train() checks
+    again for every job (also a multirun's), and a resume invalidates the old result there, once its
+    settings passed (labelsmooth.run_folder)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if int(os.environ.get("LOCAL_RANK") or 0) > 0:  # a DDP rank in its job's folder (see above)
+            return
+        if config.get("ckpt_path") is not None and config.get("train"):
+            return
+        try:
+            claim(Path(str(config.hydra.run.dir)), resuming=False, rerun=bool(config.get("rerun")))
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            raise SystemExit(1) from None
 
 
 class FailureReport(Callback):
     """Hydra callback (conf/hydra/default.yaml): per-job error files and the sweep's report at exit."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        atexit.register(_print_report, Path(config.hydra.sweep.dir))
+        atexit.register(_print_report, Path(config.hydra.sweep.dir), planned_jobs(config))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.status != JobStatus.FAILED:

@@ -6,15 +6,18 @@ calls `finished_run` and refuses a folder without it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 METRICS = "metrics.json"
 # A failed multirun job's traceback (hydra_callbacks.FailureReport); readers of sweeps skip such folders.
@@ -22,20 +25,46 @@ ERROR = "error.txt"
 PACKAGES = ("torch", "pytorch-lightning", "transformers", "hydra-core", "wandb")
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename (all or nothing)."""
+def umask_mode(mode: int = 0o666) -> int:
+    """`mode` as the user's umask lets a new file have it (what `open(path, "w")` would give)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """A file object whose content replaces `path` all at once, or not at all.
+
+    It is a temporary file in the same folder (a rename across file systems would be a copy under the
+    final name), flushed and fsynced, given the permissions the user's umask gives any new file (mkstemp
+    makes it private), then renamed over `path`; the folder is fsynced so the rename survives a crash. On
+    any error, a full disk or a kill, `path` keeps its previous content and the temporary file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` all or nothing (see `atomic_file`)."""
+    with atomic_file(path, "w") as f:
+        f.write(text)
 
 
 def _git(*args: str) -> str | None:
@@ -65,6 +94,15 @@ def provenance(device: str) -> dict[str, Any]:
         "device": device,
         "command": " ".join(sys.argv),
     }
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (what ties metrics.json to the checkpoint it describes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any], run: dict[str, Any]) -> Path:

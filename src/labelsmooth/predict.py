@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelsmooth.checkpoints import load_task_module, run_config_path
+from labelsmooth.checkpoints import run_config_path
+from labelsmooth.data.input_form import check_qa_input, ner_format
 from labelsmooth.data.inputs import FORMATS, InputSource, read_ner_input, read_qa_input
+from labelsmooth.trained import load_task_module
 
 KEY = "run"  # the argument every checkpoint error names
 # Inputs of at least this many batches get a progress bar (on stderr: stdout may carry the predictions).
@@ -114,6 +116,20 @@ class _StderrProgressBar:
 
 
 # --- predict ---------------------------------------------------------------------------------------------
+def read_input(
+    task: str, input_path: str | Path, labels: Sequence[str], fmt: str = "auto"
+) -> tuple[list, bool]:
+    """The input's items and whether they carry gold, once the form of the whole file fits the task: an NER
+    run reads text or CoNLL (never JSON), a QA run SQuAD JSON (never text or CoNLL)."""
+    path = Path(input_path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"input: no such file {path}")
+    if task == "qa":
+        check_qa_input(path)
+        return read_qa_input(path)
+    return read_ner_input(path, labels, ner_format(path, labels, fmt))
+
+
 def predict(
     run: str | Path,
     input_path: str | Path,
@@ -140,10 +156,7 @@ def predict(
             "(evaluate image runs with python run.py train=false ckpt_path=…)"
         )
     config_path = run_config_path(ckpt, run_dir, KEY)
-    if task == "ner":
-        items, has_gold = read_ner_input(input_path, module.class_names, fmt)
-    else:
-        items, has_gold = read_qa_input(input_path)
+    items, has_gold = read_input(task, input_path, getattr(module, "class_names", ()), fmt)
     datamodule = build_datamodule(module, task, config_path, items, has_gold, batch_size)
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -209,10 +222,11 @@ def parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "NER input: plain text, one sentence per line, words split on white space; or a CoNLL file. "
-            "--format auto reads the file as CoNLL when its first non-blank line is -DOCSTART- or has at "
-            "least 2 columns whose last one is a tag of the run's label set (e.g. 'EU B-ORG'); otherwise as "
-            "text. Output: 'token predicted-tag' lines, a blank line after each sentence; 'token gold "
-            "predicted' when the input has tags (score it with python -m labelsmooth.metrics.conlleval). "
+            "--format auto judges the whole file: CoNLL when it has a -DOCSTART- line or more than half of "
+            "its lines have at least 2 columns whose last one is a tag (e.g. 'EU B-ORG'); otherwise text. "
+            "JSON is refused for NER, and anything but JSON for QA. Output: 'token predicted-tag' lines, "
+            "a blank line after each sentence; 'token gold predicted' when the input has tags (score it "
+            "with python -m labelsmooth.metrics.conlleval). "
             "QA input: a SQuAD 2.0 JSON file ('answers' may be left out); output: <prefix>predictions.json "
             "and <prefix>na_probs.json (score them with python -m labelsmooth.metrics.squad_v2). "
             "Checkpoints are read with torch.load(weights_only=True): a checkpoint is data, never code."

@@ -1,22 +1,29 @@
 """train(cfg): check, build what the config names, fit or resume, evaluate the best checkpoint, write metrics.
 
-The one place that calls `hydra.utils.instantiate`. Order matters: the config is checked first, then the
-callbacks (they carry the smoothing, whose bad values fail without any data), then the data (read,
-tokenised, checked), and only then the model.
+The one place that calls `hydra.utils.instantiate`. Order matters: the config is checked first; then the
+run folder is claimed (lock, finished result, changed settings on a resume); then the callbacks (they carry
+the smoothing, whose bad values fail without any data), a distillation teacher's checkpoint and the trainer
+(Lightning checks devices, precision and accelerator when it is built); then the data (read, tokenised,
+checked); only then the model. A stop signal is honoured in every phase (labelsmooth.signals).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import sys
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from labelsmooth.callbacks.resume import ExactResume
 from labelsmooth.checks import (
     check_config,
     check_max_length,
@@ -25,14 +32,13 @@ from labelsmooth.checks import (
     resolve_ckpt_path,
 )
 from labelsmooth.distributed import hydra_single_run_argv, job_environment
-from labelsmooth.outputs import provenance, write_metrics
+from labelsmooth.outputs import provenance, sha256_of, write_metrics
+from labelsmooth.run_folder import check_resume_settings, claim, locked
+from labelsmooth.signals import STOP, Stopped
 from labelsmooth.smoothing import SmoothingCallback
+from labelsmooth.trained import check_teacher, load_teacher
 
 log = logging.getLogger(__name__)
-
-# Exit status of a preempted job: what a process killed by SIGTERM reports (128 + 15), so launchers and
-# SLURM see an interrupted job, never a finished one.
-PREEMPTED = 143
 
 
 def _instantiate_group(group: DictConfig | None) -> list:
@@ -62,91 +68,135 @@ def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
     check_config(cfg)
     claim_job_folder()
-    with job_environment():
-        return _train(cfg)
-
-
-class _Sigterm:
-    """Notes a SIGTERM wherever it lands. Lightning turns one into a stop only inside its loops, and forgets
-    one that arrives after the last training batch or between its calls; the job checks this flag too."""
-
-    received = False
-
-    @classmethod
-    def note(cls, signum: int, frame: object) -> None:
-        cls.received = True
-
-    @classmethod
-    def stop_if_received(cls) -> None:
-        if cls.received:
-            raise SIGTERMException
+    with job_environment(), STOP.installed():
+        try:
+            return _train(cfg)
+        except Stopped as stop:
+            log.error("stopped by signal %d: no metrics.json; resume with ckpt_path=last", stop.signum)
+            raise
+        finally:
+            # A W&B run is open only if the wandb logger imported wandb: close it before the next job's run.
+            if (wandb := sys.modules.get("wandb")) is not None:
+                wandb.finish()
+            # The next job of a multirun starts its own ranks: it needs a process group of its own.
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
 
 
 def _train(cfg: DictConfig) -> float:
-    _Sigterm.received = False
-    # Kept by Lightning: it calls the handler it finds beside its own while it trains or evaluates.
-    previous = signal.signal(signal.SIGTERM, _Sigterm.note)
-    try:
-        pl.seed_everything(cfg.seed, workers=True)
-        callbacks = _instantiate_group(cfg.get("callbacks"))
-        module_cls = get_class(cfg.task.module._target_)
-        for callback in callbacks:
-            if isinstance(callback, SmoothingCallback):
-                check_smoothing(callback.smoothing, module_cls)
-        ckpt_path = resolve_ckpt_path(cfg)  # check_config has read it: a checkpoint of this task
-        if ckpt_path:
-            log.info("%s from %s", "resuming" if cfg.train else "evaluating", ckpt_path)
-        datamodule = instantiate(cfg.task.datamodule)
-        check_max_length(datamodule)
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        loggers = _instantiate_group(cfg.get("logger"))
-        module = instantiate(cfg.task.module)
-        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        for logger in trainer.loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | dashboard_fields(cfg))
-            define_metric = getattr(getattr(logger, "experiment", None), "define_metric", None)
-            if callable(define_metric):  # W&B: the run's summary shows the best epoch, not the last
-                define_metric(cfg.task.monitor, summary=cfg.task.mode)
-        hydra_single_run_argv(trainer)
-        if trainer.strategy.root_device.type == "cuda":
-            torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls left under bf16-mixed
+    folder = Path(str(cfg.paths.output_dir))
+    ckpt_path = resolve_ckpt_path(cfg)  # check_config has read it: a checkpoint of this task
+    resuming = bool(ckpt_path) and bool(cfg.train)
+    settings = OmegaConf.to_container(cfg, resolve=False)
+    if resuming:
+        check_resume_settings(Path(ckpt_path), settings, f"ckpt_path={cfg.ckpt_path}", cfg.resume_changed)
+    # The lock and the folder's files are rank 0's: the other ranks of a job run in the folder it claimed.
+    if rank_zero_only.rank == 0:
+        with locked(folder):
+            claim(folder, resuming, cfg.rerun)
+            return _run(cfg, ckpt_path, settings)
+    return _run(cfg, ckpt_path, settings)
 
-        best = ckpt_path
-        if cfg.train:
-            _Sigterm.stop_if_received()
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            saved = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            # fast_dev_run saves no checkpoint: the weights in memory are evaluated then.
-            best = saved or None
-        _Sigterm.stop_if_received()
-        trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
-        metrics = _scores(module, trainer, "val")
-        _Sigterm.stop_if_received()
-        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
-        metrics |= _scores(module, trainer, "test")
-        if cfg.optimized_metric not in metrics:
-            raise KeyError(
-                f"optimized_metric={cfg.optimized_metric}: not among the metrics {sorted(metrics)}"
-            )
-        _Sigterm.stop_if_received()  # last: a preempted job writes no metrics.json
-        if trainer.is_global_zero:
-            run = provenance(str(trainer.strategy.root_device))
-            run |= {"seed": cfg.seed, "world_size": trainer.world_size, "limited": _limited(trainer)}
-            path = write_metrics(cfg.paths.output_dir, metrics | {"best_checkpoint": best or ""}, run)
-            log.info("metrics: %s", path)
-        return metrics[cfg.optimized_metric]
-    except SIGTERMException:
-        log.error("preempted (SIGTERM): no metrics.json; resume with ckpt_path=last")
-        raise SystemExit(PREEMPTED) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        # A W&B run is open only if the wandb logger imported wandb: close it before the next job's run.
-        if (wandb := sys.modules.get("wandb")) is not None:
-            wandb.finish()
-        # The next job of a multirun starts its own ranks: it needs a process group of its own.
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+
+def _run(cfg: DictConfig, ckpt_path: str | None, settings: dict) -> float:
+    pl.seed_everything(cfg.seed, workers=True)
+    callbacks = _instantiate_group(cfg.get("callbacks"))
+    module_cls = get_class(cfg.task.module._target_)
+    teachers = []
+    for callback in callbacks:
+        if isinstance(callback, SmoothingCallback):
+            check_smoothing(callback.smoothing, module_cls)
+            if callback.smoothing.teacher is not None:
+                teachers.append((callback.smoothing, check_teacher(callback.smoothing.teacher, module_cls)))
+        if isinstance(callback, ExactResume):
+            callback.config = settings
+    if ckpt_path:
+        log.info("%s from %s", "resuming" if cfg.train else "evaluating", ckpt_path)
+    trainer = _trainer(cfg, callbacks)
+    best_callback = monitored_checkpoint(trainer, cfg.task.monitor)
+    _set_matmul_precision(trainer)
+    STOP.raise_if_requested()
+
+    datamodule = instantiate(cfg.task.datamodule)
+    check_max_length(datamodule)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = instantiate(cfg.task.module)
+    for smoothing, teacher in teachers:
+        smoothing.set_teacher(load_teacher(teacher, module_cls))
+    if ckpt_path and cfg.train:  # the resumed run logs on in the stopped one's CSV file and W&B run
+        for logger in trainer.loggers:
+            if callable(continue_run := getattr(logger, "continue_run", None)):
+                continue_run()
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | dashboard_fields(cfg))
+        define_metric = getattr(getattr(logger, "experiment", None), "define_metric", None)
+        if callable(define_metric):  # W&B: the run's summary shows the best epoch, not the last
+            define_metric(cfg.task.monitor, summary=cfg.task.mode)
+    hydra_single_run_argv(trainer)
+
+    best = ckpt_path
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        # fast_dev_run saves no checkpoint: the weights in memory are evaluated then (a `limited` run).
+        best = None if trainer.fast_dev_run else best_callback.best_model_path
+    STOP.raise_if_requested()
+    trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+    metrics = _scores(module, trainer, "val")
+    trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+    metrics |= _scores(module, trainer, "test")
+    if cfg.optimized_metric not in metrics:
+        raise KeyError(f"optimized_metric={cfg.optimized_metric}: not among the metrics {sorted(metrics)}")
+    STOP.raise_if_requested()  # last: a stopped job writes no metrics.json
+    if trainer.is_global_zero:
+        run = provenance(str(trainer.strategy.root_device))
+        run |= {"seed": cfg.seed, "world_size": trainer.world_size, "limited": _limited(trainer)}
+        digest = sha256_of(best) if best else ""
+        checkpoint = {"best_checkpoint": best or "", "best_checkpoint_sha256": digest}
+        path = write_metrics(cfg.paths.output_dir, metrics | checkpoint, run)
+        log.info("metrics: %s", path)
+    return metrics[cfg.optimized_metric]
+
+
+def _trainer(cfg: DictConfig, callbacks: list) -> pl.Trainer:
+    """The trainer, built before any data: Lightning's checks of devices, precision and accelerator come
+    now, as one line naming `trainer`. On SLURM submitit (the Hydra launcher) owns requeueing: Lightning's
+    own auto-requeue handlers are switched off."""
+    loggers = _instantiate_group(cfg.get("logger"))
+    plugins = list(instantiate(cfg.trainer.get("plugins") or []))
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    try:
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if not isinstance(cause, MisconfigurationException | ValueError | RuntimeError | TypeError):
+            raise
+        lines = str(cause).strip().splitlines() or [type(cause).__name__]
+        raise ValueError(f"trainer: {lines[0]}") from None
+
+
+def monitored_checkpoint(trainer: pl.Trainer, monitor: str) -> ModelCheckpoint:
+    """The ModelCheckpoint that keeps the best weights by `task.monitor`: what the run evaluates."""
+    found = [
+        c
+        for c in trainer.checkpoint_callbacks
+        if isinstance(c, ModelCheckpoint) and c.monitor == monitor and c.save_top_k != 0
+    ]
+    if len(found) != 1:
+        what = "none" if not found else f"{len(found)}"
+        raise ValueError(
+            f"callbacks.model_checkpoint: expected one ModelCheckpoint that keeps the best weights by "
+            f"task.monitor={monitor} (the run evaluates them), found {what}"
+        )
+    return found[0]
+
+
+def _set_matmul_precision(trainer: pl.Trainer) -> None:
+    """TF32 matmuls under mixed precision only: `32-true` on a GPU stays true float32."""
+    if trainer.strategy.root_device.type == "cuda":
+        mixed = str(trainer.precision).endswith("-mixed")
+        torch.set_float32_matmul_precision("high" if mixed else "highest")
 
 
 def _limited(trainer: pl.Trainer) -> bool:

@@ -29,6 +29,19 @@ class PenultimateProjection(pl.Callback):
         self.class_ids = None if class_ids is None else [int(i) for i in class_ids]
         self.max_points = max_points
 
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Before training, what the plot needs of the config: three distinct classes of the module."""
+        if self.class_ids is None or not callable(getattr(pl_module, "penultimate", None)):
+            return
+        n_classes = pl_module.classifier_weight().shape[0]
+        if n_classes >= 3 and (
+            len(set(self.class_ids)) != 3 or not all(0 <= k < n_classes for k in self.class_ids)
+        ):
+            raise ValueError(
+                f"callbacks.penultimate_projection.class_ids={self.class_ids}: expected three distinct "
+                f"class indices in [0, {n_classes})"
+            )
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not callable(getattr(pl_module, "penultimate", None)):
             log.info("penultimate projection: skipped, %s has no penultimate()", type(pl_module).__name__)
@@ -46,6 +59,16 @@ class PenultimateProjection(pl.Callback):
                 "callbacks.penultimate_projection: needs trainer.datamodule for its val_dataloader()"
             )
         features, labels, counts = self._collect(trainer, pl_module, n_classes=weights.shape[0])
+        names = list(getattr(pl_module, "class_names", [])) or [str(k) for k in range(weights.shape[0])]
+        if len(labels) == 0:
+            # A plot is no reason to fail a run that trained to the end: say why there is none, and go on.
+            log.warning(
+                "penultimate projection: skipped, no val items of classes %s "
+                "(callbacks.penultimate_projection.class_ids=%s)",
+                [names[k] for k in self.class_ids or []],
+                self.class_ids,
+            )
+            return
         # Default: the three most frequent val classes, so each has enough points to show a cluster.
         class_ids = self.class_ids or counts.topk(3).indices.tolist()
         keep = torch.isin(labels, torch.tensor(class_ids))
@@ -53,7 +76,6 @@ class PenultimateProjection(pl.Callback):
         points = project(features[keep], origin, basis)
         vertices = project(weights[class_ids], origin, basis)
         path = Path(trainer.default_root_dir) / "penultimate_projection.png"
-        names = list(getattr(pl_module, "class_names", [])) or [str(k) for k in range(weights.shape[0])]
         plot_projection(points, labels[keep], names, path, vertices, title="penultimate layer (val)")
         log_image(trainer, "val/penultimate_projection", path)
         log.info("penultimate projection: wrote %s (classes %s)", path, [names[k] for k in class_ids])
@@ -61,7 +83,8 @@ class PenultimateProjection(pl.Callback):
     def _collect(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, n_classes: int
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Val activations (at most max_points // 3 per wanted class), their labels, and all class counts."""
+        """Val activations (at most max_points // 3 per wanted class), their labels, and all class counts;
+        no activations when no val item is of a wanted class."""
         wanted = self.class_ids if self.class_ids is not None else list(range(n_classes))
         kept: dict[int, list[Tensor]] = {k: [] for k in wanted}
         room = dict.fromkeys(wanted, self.max_points // 3)
@@ -86,10 +109,8 @@ class PenultimateProjection(pl.Callback):
                 "callbacks.penultimate_projection: the validation set is empty; nothing to project"
             )
         chunks = [(torch.cat(kept[k]), k) for k in wanted if sum(len(t) for t in kept[k]) > 0]
-        if not chunks:
-            raise ValueError(
-                f"callbacks.penultimate_projection.class_ids={wanted}: no val items of these classes"
-            )
+        if not chunks:  # none of the chosen classes occurs in val (the caller skips the plot)
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long), counts
         features = torch.cat([c for c, _ in chunks])
         labels = torch.cat([torch.full((len(c),), k, dtype=torch.long) for c, k in chunks])
         return features, labels, counts

@@ -92,7 +92,8 @@ def read_conll(path: str | Path, labels: Sequence[str], columns: int = 4) -> lis
     """Sentences of a CoNLL file: `columns` space-separated fields per token line, the NER tag last.
 
     Blank lines end sentences; `-DOCSTART-` lines are document boundaries, never sentences. A file without
-    any sentence is an error (an empty split would only surface later as a division by zero).
+    any sentence is an error (an empty split would only surface later as a division by zero), and so is one
+    without any entity (`require_entities`).
     """
     if columns < 2:
         raise ValueError(f"data.columns={columns}: expected at least 2 (token and NER tag)")
@@ -124,7 +125,19 @@ def read_conll(path: str | Path, labels: Sequence[str], columns: int = 4) -> lis
     flush()
     if not sentences:
         raise ValueError(f"{path}: no sentences (expected token lines; the file is empty or only -DOCSTART-)")
+    require_entities(sentences, path)
     return sentences
+
+
+def require_entities(sentences: Sequence[Sentence], where: str | Path) -> None:
+    """At least one entity among the gold tags. Without one, entity precision, recall and F1 are 0/0 (seqeval
+    reports 0 whatever the model predicts), so a val split would select the best checkpoint by a constant
+    and a test split would score nonsense: refused before any training."""
+    if not any(tag != "O" for sentence in sentences for tag in sentence.tags):
+        raise ValueError(
+            f"{where}: no entity in its {len(sentences)} sentences (every tag is O), so entity F1 is "
+            "undefined on it; expected at least one B- or I- tag"
+        )
 
 
 def write_predictions(

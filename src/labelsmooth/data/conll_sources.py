@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from labelsmooth.data.cache import cached_dir, file_stamps
+from labelsmooth.data.cache import cached_dir, file_digests
 from labelsmooth.data.conll import Sentence, make_sentence, read_conll
 from labelsmooth.data.synthetic_conll import GENERATOR_VERSION, Knobs, generate_conll, write_conll_file
 
@@ -41,7 +41,7 @@ class ConllFiles:
 
     def params(self) -> dict[str, Any]:
         """What identifies this data (for the features cache): the files as they are now."""
-        return {"source": "conll_files", "columns": self.columns, "files": file_stamps(self.paths())}
+        return {"source": "conll_files", "columns": self.columns, "files": file_digests(self.paths())}
 
     def prepare(self) -> None:
         """Nothing to download: only check that the three files are there, before any training starts."""

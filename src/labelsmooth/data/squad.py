@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelsmooth.data.cache import cached_dir, file_stamps
+from labelsmooth.data.cache import cached_dir, file_digests
 from labelsmooth.data.synthetic_squad import GENERATOR_VERSION, Knobs, generate_squad
 
 SPLITS = ("train", "val", "test")
@@ -68,6 +68,8 @@ def parse_squad(dataset: Any, path: str | Path = "<json>", check_answers: bool =
                     raise ValueError(f"{path}: {at}: duplicate question id")
                 seen.add(qid)
                 question = _get(qa, "question", str, at, path)
+                if not question.strip():  # else trained on and scored as a question about nothing
+                    raise ValueError(f"{path}: question {qid}: the question is empty; expected its text")
                 answers = []
                 for n, answer in enumerate(_get(qa, "answers", list, at, path)):
                     text = _get(answer, "text", str, f"{at}.answers[{n}]", path)
@@ -204,7 +206,7 @@ class SquadFiles:
 
     def params(self) -> dict[str, Any]:
         """What identifies this data (for the features cache): the files as they are now."""
-        return {"source": "squad_files", "files": file_stamps({k: self.official(k) for k in self.files})}
+        return {"source": "squad_files", "files": file_digests({k: self.official(k) for k in self.files})}
 
     def prepare(self) -> None:
         """Nothing to download: the constructor has already checked that the files exist."""

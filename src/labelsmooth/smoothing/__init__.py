@@ -1,7 +1,8 @@
 """Output regularisers: targets (none, ls, gls), confidence penalty (cp), distillation (kd), the callback.
 
 Modules: smoothings.py (the classes), base.py (their shared plumbing), terms.py (the tensor terms),
-targets.py (target distributions q and input checks), teacher.py (kd checkpoints), callback.py.
+targets.py (target distributions q and input checks), callback.py. The math only: a distillation
+teacher is loaded by train.py (labelsmooth.trained) and handed over.
 """
 
 from labelsmooth.smoothing.base import LossOutput, Smoothing

@@ -26,8 +26,13 @@ class Smoothing:
     """Base: a target distribution q per item and the loss against it.
 
     A subclass defines `_targets` (q for a checked batch) and, when its loss is more than CE(q, p),
-    `_loss`; schedules (`step`, `current`) and a teacher (`attach`, `teacher_logits`) are optional.
+    `_loss`; schedules (`step`, `current`) and a teacher (`teacher`, `set_teacher`, `teacher_logits`) are
+    optional.
     """
+
+    # The checkpoint of a frozen teacher this smoothing needs (a path; only distillation has one): train.py
+    # checks and loads it, then calls `set_teacher(module)`.
+    teacher: str | None = None
 
     def compute(
         self,
@@ -69,9 +74,6 @@ class Smoothing:
     def teacher_logits(self, batch: Any) -> list[Tensor] | None:
         """A frozen teacher's logits per head (only distillation has a teacher)."""
         return None
-
-    def attach(self, module_cls: type, task_name: str, device: Any) -> None:
-        """Load what the smoothing needs from the task (only distillation loads a teacher)."""
 
     def _targets(self, b: Batch) -> Tensor:
         raise NotImplementedError

@@ -19,12 +19,7 @@ class SmoothingCallback(pl.Callback):
         self.smoothing = smoothing
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        task_name = getattr(type(pl_module), "task_name", None)
-        if not task_name:
-            name = type(pl_module).__name__
-            raise ValueError(f"{name}: SmoothingCallback needs a class attribute task_name")
         pl_module.smoothing = self.smoothing
-        self.smoothing.attach(type(pl_module), task_name, pl_module.device)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from labelsmooth.smoothing.base import Smoothing
 from labelsmooth.smoothing.targets import Batch, gaussian_pointer, gaussian_tags, onehot, plus_gold, uniform
-from labelsmooth.smoothing.teacher import device_of, load_teacher, read_teacher
 from labelsmooth.smoothing.terms import distillation_kl, entropy, masked_logits
 
 
@@ -112,8 +111,8 @@ class ConfidencePenalty(Smoothing):
 class Distillation(Smoothing):
     """loss = (1-w)·CE(q, p) + w·T²·KL(softmax(z_t/T) ‖ softmax(z/T)), frozen teacher (Hinton et al.).
 
-    `teacher` (a .ckpt file or a finished run directory) is read and checked here, when the config is
-    instantiated; the teacher module is loaded by `attach`, once the student's task is known.
+    `teacher` names a checkpoint (a .ckpt file or a finished run directory); train.py checks it before any
+    data is read and hands the loaded, frozen module over with `set_teacher`: no file I/O here.
     """
 
     def __init__(
@@ -121,35 +120,35 @@ class Distillation(Smoothing):
     ) -> None:
         self.temperature = _positive("temperature", temperature)
         self.weight = _unit("weight", weight)
-        base = _base(base)  # the cheap checks first, then the checkpoint file
-        self.teacher = str(teacher) if teacher is not None else None
-        self._source = read_teacher(teacher)
-        self.checkpoint = self._source.path
-        self.base = base
+        self.base = _base(base)
+        if teacher is None or not str(teacher).strip():
+            raise ValueError("smoothing.teacher: required for kd (a .ckpt file or a run directory); got none")
+        self.teacher = str(teacher)
         # A plain list, not a submodule: the teacher never joins the student's parameters or state_dict.
         self._loaded: list[nn.Module] = []
 
+    def set_teacher(self, module: nn.Module) -> None:
+        """The frozen teacher (eval mode, no trainable parameter) whose logits the student matches."""
+        if module.training or any(p.requires_grad for p in module.parameters()):
+            raise ValueError("Distillation.set_teacher: expected a frozen module (eval mode, no grad)")
+        self._loaded[:] = [module]
+
     @property
     def teacher_module(self) -> nn.Module:
-        """The loaded, frozen teacher (after `attach`)."""
+        """The frozen teacher (after `set_teacher`)."""
         if not self._loaded:
-            raise RuntimeError("Distillation: no teacher loaded; SmoothingCallback.setup calls attach()")
+            raise RuntimeError("Distillation: no teacher; train.py loads smoothing.teacher and sets it")
         return self._loaded[0]
 
     def current(self) -> dict[str, float]:
         return {"temperature": self.temperature, "weight": self.weight, **self.base.current()}
-
-    def attach(self, module_cls: type, task_name: str, device: Any) -> None:
-        """Load the teacher checkpoint as `module_cls`, after checking it was trained on `task_name`."""
-        if not self._loaded:
-            self._loaded.append(load_teacher(self._source, module_cls, task_name, device))
 
     def teacher_logits(self, batch: Any) -> list[Tensor]:
         """The frozen teacher's logits for every head of `batch` (no gradient)."""
         teacher = self.teacher_module
         device = device_of(batch)
         if device is not None and teacher.device != device:
-            teacher.to(device)  # setup runs before the trainer moves the student; follow the batch
+            teacher.to(device)  # loaded on the CPU before the trainer moved the student: follow the batch
         with torch.no_grad():
             return [h.logits for h in teacher.heads(batch)]
 
@@ -164,6 +163,18 @@ class Distillation(Smoothing):
             return ce
         kd = distillation_kl(b, teacher_logits, self.temperature).sum() / count
         return kd * w if w == 1.0 else torch.lerp(ce, kd, w)
+
+
+def device_of(batch: Any) -> torch.device | None:
+    """The device of the first tensor in a batch (dict, list or tensor)."""
+    if isinstance(batch, Tensor):
+        return batch.device
+    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, list | tuple) else []
+    for v in values:
+        found = device_of(v)
+        if found is not None:
+            return found
+    return None
 
 
 # --- argument checks: each error is one line naming the config key ---------------------------------------

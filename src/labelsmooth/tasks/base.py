@@ -199,11 +199,13 @@ class TaskModule(pl.LightningModule):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        # Lightning's mixed-precision plugin refuses to clip for a fused optimizer: under 16-mixed's scaler
-        # the gradients are still scaled when clipping runs (the fused step unscales them). bf16-mixed has no
-        # scaler, so its gradients are the true ones: clip them exactly as full precision does.
+        # Lightning's mixed-precision plugin refuses to clip for a fused optimizer, which unscales 16-mixed's
+        # scaled gradients inside its own step. Unscale them here instead (GradScaler then tells the fused
+        # step they are unscaled) and clip the true gradients; bf16-mixed has no scaler: clip as in fp32.
         plugin = self.trainer.precision_plugin
-        if isinstance(plugin, MixedPrecision) and plugin.scaler is None and gradient_clip_val:
+        if isinstance(plugin, MixedPrecision) and gradient_clip_val:
+            if plugin.scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+                plugin.scaler.unscale_(optimizer)
             algorithm = GradClipAlgorithmType(gradient_clip_algorithm or "norm")
             Precision.clip_gradients(plugin, optimizer, gradient_clip_val, algorithm)
             return

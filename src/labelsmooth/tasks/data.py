@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import tokenizers
 import torch
+import transformers
 from torch.utils.data import DataLoader, Dataset
 
-from labelsmooth.batching import EpochBatchSampler
-from labelsmooth.data.cache import cached_dir
+from labelsmooth.batching import EpochBatchSampler, ResumableLoader
+from labelsmooth.data.cache import cached
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """SHA-256 of what a fast tokenizer does (its whole serialisation: vocabulary, normaliser, pre-tokeniser,
+    post-processor; its special tokens) and of the library versions: a cache key that changes with a
+    changed local model folder or a tokenizers upgrade, where the model's name would not."""
+    state = {
+        "backend": tokenizer.backend_tokenizer.to_str(),
+        "special_tokens": {k: str(v) for k, v in tokenizer.special_tokens_map.items()},
+        "versions": [tokenizers.__version__, transformers.__version__],
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 class SplitDataModule(pl.LightningDataModule):
@@ -45,7 +61,9 @@ class SplitDataModule(pl.LightningDataModule):
         # Its own generator: a loader draws a seed whenever an iterator starts, which must not move the
         # global RNG (dropout's), or a run resumed at an epoch boundary would see other dropout masks.
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn, generator=generator)
+        # Training resumes mid-epoch (Lightning's loader-state protocol); evaluation always runs whole.
+        loader = ResumableLoader if train else DataLoader
+        return loader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn, generator=generator)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
@@ -126,15 +144,17 @@ class EncoderDataModule(SplitDataModule):
             "datamodule": type(self).__name__,
             "data": source_params(),
             "split": split,
-            "tokenizer": self.model.name_or_path,
+            "tokenizer": tokenizer_fingerprint(tokenizer),
             **self.encode_params(),
         }
 
         def build(folder: Path) -> None:
             torch.save(self.to_storage(self.encode(items, tokenizer)), folder / "features.pt")
 
-        folder = cached_dir(self.cache_dir, params, build)
-        return self.from_storage(torch.load(folder / "features.pt", weights_only=True))
+        def load(folder: Path) -> Any:
+            return self.from_storage(torch.load(folder / "features.pt", weights_only=True))
+
+        return cached(self.cache_dir, params, build, load)
 
     def on_tokenizer(self, tokenizer: Any) -> None:
         """Hook for what depends on the tokenizer beyond the features (e.g. the padding id of collation)."""
