@@ -61,19 +61,19 @@ def _ece(confidence: str) -> ItemMetric:
 
     def metric(cols: Columns, w: np.ndarray) -> np.ndarray:
         conf, hit = cols[confidence].astype(float), cols["correct"].astype(float)
-        out = np.empty((w.shape[0], conf.shape[1]))
-        for s in range(conf.shape[1]):  # each seed bins its own confidences
-            onehot = np.eye(N_BINS)[np.searchsorted(inner, conf[:, s], side="left")]
-            counts = w @ onehot
-            safe = np.maximum(counts, 1.0)
-            accuracy, mean_conf = (
-                (w @ (onehot * hit[:, s, None])) / safe,
-                (w @ (onehot * conf[:, s, None])) / safe,
-            )
-            out[:, s] = ((counts / counts.sum(axis=1, keepdims=True)) * np.abs(accuracy - mean_conf)).sum(
-                axis=1
-            )
-        return out
+        n_items, n_seeds = conf.shape
+        # Each seed bins its own confidences: one (items × seeds·bins) indicator, so three matrix products
+        # give every seed's per-bin count, correct count and confidence sum at once.
+        onehot = np.zeros((n_items, n_seeds, N_BINS))
+        bins = np.searchsorted(inner, conf, side="left")
+        onehot[np.arange(n_items)[:, None], np.arange(n_seeds)[None, :], bins] = 1.0
+        flat = onehot.reshape(n_items, -1)
+        counts = (w @ flat).reshape(len(w), n_seeds, N_BINS)
+        hits = (w @ (onehot * hit[:, :, None]).reshape(n_items, -1)).reshape(counts.shape)
+        confs = (w @ (onehot * conf[:, :, None]).reshape(n_items, -1)).reshape(counts.shape)
+        safe = np.maximum(counts, 1.0)
+        share = counts / counts.sum(axis=2, keepdims=True)
+        return (share * np.abs(hits / safe - confs / safe)).sum(axis=2)
 
     return metric
 

@@ -177,6 +177,26 @@ def test_bootstrap_replicates_equal_brute_force_over_every_resample():
     assert np.mean(sampled.replicates) == pytest.approx(np.mean(expected), abs=0.1)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bootstrap_of_ece_equals_calibration_errors_on_every_resample(seed):
+    # ECE is no mean of items: each replicate re-bins its resampled items. 2 seeds × 4 images, all draws.
+    conf = np.array([[0.95, 0.55], [0.62, 0.91], [0.99, 0.34], [0.71, 0.70]])
+    hit = np.array([[1, 0], [0, 1], [1, 1], [1, 0]])
+    conf_ts = np.clip(conf - 0.1, 0, 1)
+    paired = Paired("image", "ece_ts", "ece", {"confidence_ts": conf_ts, "correct": hit},
+                    {"confidence": conf, "correct": hit})  # fmt: skip
+    draws = list(itertools.product(range(4), repeat=4))
+    weights = np.array([np.bincount(d, minlength=4) for d in draws], dtype=float)
+    seed_index = np.full((len(draws), 2), seed)  # the same seed twice: the item level alone
+    result = hierarchical_bootstrap(paired, weights=weights, seed_draws=seed_index)
+    expected = [
+        calibration_errors(conf_ts[list(d), seed], hit[list(d), seed])[0]
+        - calibration_errors(conf[list(d), seed], hit[list(d), seed])[0]
+        for d in draws
+    ]
+    assert result.replicates == pytest.approx(expected, abs=1e-12)
+
+
 def test_one_item_resample_is_shared_by_every_seed():
     # Every seed scores the same test set: with identical seeds, the spread is one seed's test-set spread,
     # not that divided by √seeds (what independent resamples per seed would give).
