@@ -69,3 +69,44 @@ def run_notebook(sweep: Path) -> str:
     finally:
         del os.environ["LABELSMOOTH_SWEEP"]
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+# --- no test writes into the checkout ----------------------------------------------------------------------
+# Tests and the scripts they run write under tmp_path; what appears in the repository during a session (a
+# data/ cache, an outputs/ folder, a stray None/) fails the session. Python's and the tools' own caches are
+# exempt. Checked once, by the process that runs the session (the xdist controller).
+EXEMPT = ("__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".venv", ".egg-info")
+
+
+def _checkout_entries() -> set[str] | None:
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None  # not a git checkout: nothing to compare
+    return {line[3:] for line in out.splitlines() if not any(part in line for part in EXEMPT)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_BEFORE] = _checkout_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return
+    before, after = session.config.stash.get(_BEFORE, None), _checkout_entries()
+    if before is None or after is None:
+        return
+    if new := sorted(after - before):
+        print(f"\nthe tests wrote into the checkout {ROOT}: {', '.join(new[:10])}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[set | None]()

@@ -192,3 +192,33 @@ def test_cache_dir_none_makes_no_folder_named_none(tmp_path):
         line for line in proc.stderr.splitlines() if re.search(r"cache_dir='None': expected a path", line)
     ]
     assert not (tmp_path / "None").exists() and not Path(tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("trainer.devices=0", r"^trainer: .*devices"),
+        ("trainer.precision=7", r"^trainer: .*[Pp]recision"),
+        ("trainer.accelerator=gpu", r"^trainer: .*(GPU|gpu|CUDA|cuda)"),
+    ],
+)
+def test_lightnings_own_trainer_checks_are_one_line_naming_trainer(override, expected):
+    """The trainer is built before any data (train._trainer); Lightning's refusal becomes one line."""
+    import torch
+
+    from labelsmooth.train import _trainer
+
+    if override.endswith("gpu") and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match=expected) as err:
+        _trainer(job_config([override]), [])
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_a_trainer_lightning_refuses_stops_before_the_data_is_read(tmp_path):
+    proc = run_entry(
+        [*TINY_NER, "trainer.devices=0", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, check=False
+    )
+    assert proc.returncode != 0 and "trainer: " in proc.stderr
+    assert not (tmp_path / "data").exists()  # no data generated, no features tokenised

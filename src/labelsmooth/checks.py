@@ -25,6 +25,8 @@ TOP_LEVEL = [
     "seed",
     "train",
     "ckpt_path",
+    "rerun",
+    "resume_changed",
     "optimized_metric",
     "task",
     "data",
