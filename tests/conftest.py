@@ -24,24 +24,34 @@ TINY_NER = [
 ]
 
 
-def run_entry(
-    args: list[str], cwd: Path, check: bool = True, timeout: int = 300
-) -> subprocess.CompletedProcess:
-    """`python run.py ARGS` from `cwd`, W&B offline; a failed job fails the test with its output.
-
-    tests/support is importable by the job, so a test can add a drill callback (`+callbacks.x._target_=…`).
-    """
-    path = os.pathsep.join(p for p in (str(ROOT / "tests" / "support"), os.environ.get("PYTHONPATH")) if p)
-    env = os.environ | {
+def entry_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a run.py the tests start: W&B offline and quiet, Hydra's short errors, and
+    tests/support importable, so a test can add a drill callback (`+callbacks.x._target_=…`)."""
+    base = dict(os.environ if base is None else base)
+    path = os.pathsep.join(p for p in (str(ROOT / "tests" / "support"), base.get("PYTHONPATH")) if p)
+    return base | {
         "WANDB_MODE": "offline",
         "WANDB_SILENT": "true",
         "HYDRA_FULL_ERROR": "0",
         "PYTHONPATH": path,
     }
+
+
+def start_entry(args: list[str], cwd: Path, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """`python run.py ARGS` from `cwd`, started and left running (text pipes; `popen` as subprocess.Popen)."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen
+    command = [sys.executable, str(ROOT / "run.py"), *args]
+    return subprocess.Popen(command, cwd=cwd, env=env or entry_env(), text=True, **popen)
+
+
+def run_entry(
+    args: list[str], cwd: Path, check: bool = True, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` from `cwd` (entry_env); a failed job fails the test with its output."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
         cwd=cwd,
-        env=env,
+        env=entry_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
-from conftest import ROOT, read_metrics, run_entry
+from conftest import read_metrics, run_entry, start_entry
 
 pytestmark = pytest.mark.slow  # run.py in subprocesses
 
@@ -102,15 +100,7 @@ def test_two_rank_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, 
 def test_a_terminated_multirun_exits_non_zero_and_runs_no_further_job(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "smoothing=none,ls,gls", *TASKS["ner"], *COMMON, f"hydra.sweep.dir={sweep}"]
-    env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_entry(args, tmp_path, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while not (sweep / "0" / "checkpoints").is_dir():  # job 0 is training
         assert proc.poll() is None and time.monotonic() < deadline, "job 0 never started training"
@@ -131,15 +121,7 @@ def test_a_signal_during_data_preparation_stops_the_job_within_seconds(tmp_path)
     (SLURM's grace before SIGKILL is 30 s), no metrics.json, no half-built cache folder."""
     run = tmp_path / "run"
     args = ["task=ner", "model=tiny", "data.n_train=40000", "logger=none", f"hydra.run.dir={run}"]
-    env = os.environ | {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_entry(args, tmp_path, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     log = run / "run.log"
     while not (log.is_file() and "Seed set to" in log.read_text()):  # the job runs: its handlers are set

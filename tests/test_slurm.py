@@ -9,7 +9,6 @@ paced by tests/support/slurm_drills.Pace (a sleep per step: no CPU, same numbers
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, read_metrics, run_entry
+from conftest import entry_env, read_metrics, run_entry, start_entry
 from slurm_cluster import Cluster, Unavailable, cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -172,21 +171,7 @@ class Multirun:
 
 def start(slurm: Cluster, args: list[str], sweep: Path, cwd: Path) -> Multirun:
     """`run.py -m ARGS` with this cluster's SLURM_CONF, W&B offline, tests/support importable (run_entry)."""
-    path = os.pathsep.join(p for p in (str(ROOT / "tests" / "support"), os.environ.get("PYTHONPATH")) if p)
-    env = slurm.env | {
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "HYDRA_FULL_ERROR": "0",
-        "PYTHONPATH": path,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), "-m", *args, f"hydra.sweep.dir={sweep}"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_entry(["-m", *args, f"hydra.sweep.dir={sweep}"], cwd, env=entry_env(slurm.env))
     return Multirun(slurm, sweep, proc)
 
 
