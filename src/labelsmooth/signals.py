@@ -43,12 +43,13 @@ class StopRequests:
     def __init__(self) -> None:
         self.signum: int | None = None
         self.deferred = False
+        self._stopping = False
         self._previous: dict[int, Any] = {}
 
     @contextmanager
     def installed(self) -> Iterator[StopRequests]:
         """Our handler for every stop signal during the job; the previous handlers afterwards."""
-        self.signum, self.deferred = None, False
+        self.signum, self.deferred, self._stopping = None, False, False
         self._previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._note)
@@ -64,6 +65,10 @@ class StopRequests:
             signal.signal(sig, self._note)
 
     def _note(self, signum: int, frame: Any) -> None:
+        if self._stopping:
+            # The job is already stopping: SLURM follows a requeue with more signals (SIGUSR2 again to the
+            # steps, SIGTERM as it cancels them), which must not start a second requeue or a second save.
+            return
         if self.signum is None:
             self.signum = signum
             log.warning("received %s", signal.Signals(signum).name)
@@ -79,9 +84,9 @@ class StopRequests:
         """Stop after last.ckpt was saved: hand the time-limit signal to the launcher's handler (rank 0
         requeues; it exits), else raise `Stopped`."""
         signum = self.signum if self.signum is not None else signal.SIGTERM
+        self._stopping = True
         handler: Callable | Any = self._previous.get(signum)
         if signum == TIME_LIMIT and callable(handler) and is_global_zero:
-            self.deferred = False
             handler(signum, None)  # submitit: requeue the job, then sys.exit
         raise Stopped(signum)
 

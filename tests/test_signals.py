@@ -1,0 +1,52 @@
+"""labelsmooth.signals: one owner of the stop signals of a job (the cases run.py jobs do not reach)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from labelsmooth.signals import TIME_LIMIT, Stopped, StopRequests
+
+
+def test_a_signal_outside_training_stops_at_once_and_the_handlers_come_back():
+    stop = StopRequests()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Stopped) as err, stop.installed():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert err.value.code == 143 and err.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_while_deferred_a_signal_is_only_noted():
+    stop = StopRequests()
+    with stop.installed():
+        stop.deferred = True
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT
+        with pytest.raises(Stopped) as err:
+            stop.raise_if_requested()
+    assert err.value.code == 130
+
+
+def test_a_time_limit_goes_to_the_launchers_handler_once_however_many_signals_follow():
+    """submitit requeues in its SIGUSR2 handler; SLURM then signals the job's steps again (SIGUSR2, SIGTERM
+    as it cancels them). A second requeue of a job already requeued fails (`scontrol requeue` exits 1) and
+    turned a requeued job into a failed one: the signals that follow are ignored."""
+    calls = []
+
+    def submitit(signum, frame):  # requeues, meanwhile SLURM signals again, then exits
+        calls.append(signum)
+        os.kill(os.getpid(), TIME_LIMIT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise SystemExit(-1)
+
+    previous = signal.signal(TIME_LIMIT, submitit)
+    try:
+        stop = StopRequests()
+        with pytest.raises(SystemExit) as err, stop.installed():
+            os.kill(os.getpid(), TIME_LIMIT)
+        assert err.value.code == -1 and calls == [TIME_LIMIT]
+    finally:
+        signal.signal(TIME_LIMIT, previous)
