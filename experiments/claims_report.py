@@ -71,7 +71,13 @@ def evaluate(cf: ClaimsFile, results: Path, claims: list[Claim] | None = None) -
                 margin=claim.margin,
                 settings=settings(cf),
             )
-            out += [Verdict(claim, sweep, r) for r in rows if not r.is_baseline]
+            order = [c.config for c in claim.compare]  # the claims file's order (kd_T1 … kd_T20)
+            rank = {
+                r.configuration: next((i for i, c in enumerate(order) if c in r.configuration), 0)
+                for r in rows
+            }
+            rows = sorted((r for r in rows if not r.is_baseline), key=lambda r: rank[r.configuration])
+            out += [Verdict(claim, sweep, r) for r in rows]
     stops = last_stops(results)
     for v in out:
         v.stop = stops.get((v.sweep, label(v.claim, v.row)), "")
@@ -114,7 +120,7 @@ def _verdict_cell(v: Verdict) -> str:
 def _aso(r: Row, threshold: float) -> str:
     if math.isnan(r.aso_better):
         return "–"
-    reading = "compared" if r.aso_better < threshold else "baseline" if r.aso_worse < threshold else "neither"
+    reading = "claimed" if r.aso_better < threshold else "opposite" if r.aso_worse < threshold else "neither"
     return f"{r.aso_better:.2f} / {r.aso_worse:.2f} ({reading})"
 
 
@@ -178,7 +184,7 @@ def _verdicts_table(cf: ClaimsFile, verdicts: list[Verdict]) -> list[str]:
     header = [
         "claim", "stand-in", "compared with baseline", "n seeds", "baseline → compared (mean; sd)",
         "Δ [seed-t]", "Δ [bootstrap: seeds × test items]", "test-set sd of Δ",
-        "ASO ε_min: compared / baseline better", "MDE (80 %)", "published Δ", "seeds for published Δ",
+        "ASO ε_min: claimed direction / opposite", "MDE (80 %)", "published Δ", "seeds for published Δ",
         "baseline confidence − accuracy", "verdict", "seeds run (until-decided)",
     ]  # fmt: skip
     threshold = settings(cf).aso_threshold

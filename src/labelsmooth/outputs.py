@@ -67,6 +67,11 @@ def write_atomic(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def write_compact_json(value: Any, path: str | Path) -> None:
+    """`value` as compact JSON at `path`, all or nothing (the per-item score files: thousands of numbers)."""
+    write_atomic(path, json.dumps(value, separators=(",", ":")))
+
+
 def _git(*args: str) -> str | None:
     root = Path(__file__).resolve().parents[2]
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from labelsmooth.metrics.calibration import (
     confidences_and_correct,
     fit_temperature,
 )
+from labelsmooth.outputs import write_compact_json
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def write_calibration_items(
         "confidence": confidence.tolist(),
         "confidence_ts": confidence_ts.tolist(),
     }
-    (out_dir / f"calibration_{split}.json").write_text(json.dumps(items, separators=(",", ":")))
+    write_compact_json(items, out_dir / f"calibration_{split}.json")
 
 
 def _split_logits(pl_module: pl.LightningModule, split: str) -> tuple[Tensor, Tensor]:

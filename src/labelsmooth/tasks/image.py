@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -13,6 +11,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from labelsmooth.metrics.calibration import confidences_and_correct
+from labelsmooth.outputs import write_compact_json
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import MLPSpec, as_config, as_spec
 from labelsmooth.tasks.base import Decoded, TaskModule
@@ -99,7 +98,7 @@ class ImageModule(TaskModule):
             {"accuracy": accuracy, "error": 100.0 - accuracy},
             logits,
             labels,
-            files={f"scores_{split}.json": partial(_write_compact_json, items)},
+            files={f"scores_{split}.json": partial(write_compact_json, items)},
             scored=f"{len(labels)} of {n} images",
         )
 
@@ -110,7 +109,3 @@ class ImageModule(TaskModule):
 
     def classifier_weight(self) -> Tensor:
         return self.classifier.weight.detach()
-
-
-def _write_compact_json(value: Any, path: Path) -> None:
-    path.write_text(json.dumps(value, separators=(",", ":")))

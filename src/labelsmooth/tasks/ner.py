@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -15,6 +13,7 @@ from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.conlleval import ner_scores, sentence_counts
+from labelsmooth.outputs import write_compact_json
 from labelsmooth.packing import encode
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
@@ -167,7 +166,7 @@ class NERModule(TaskModule):
         if has_gold:
             # Entity counts per sentence (their sums give `f1`): what a bootstrap over sentences resamples.
             counts = {"unit": "sentence", **sentence_counts([s.tags for s in subset], predicted)}
-            files[f"scores_{split}.json"] = partial(_write_compact_json, counts)
+            files[f"scores_{split}.json"] = partial(write_compact_json, counts)
         rows = [
             [" ".join(s.tokens), " ".join(s.tags) if has_gold else "", " ".join(tags)]
             for s, tags in zip(subset[:TABLE_ROWS], predicted, strict=False)
@@ -189,7 +188,3 @@ class NERModule(TaskModule):
 
     def classifier_weight(self) -> Tensor:
         return self.classifier.weight.detach()
-
-
-def _write_compact_json(value: Any, path: Path) -> None:
-    path.write_text(json.dumps(value, separators=(",", ":")))

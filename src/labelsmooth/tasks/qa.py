@@ -19,6 +19,7 @@ from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import question_scores, raw_scores, squad_v2_scores
+from labelsmooth.outputs import write_compact_json
 from labelsmooth.packing import encode
 from labelsmooth.smoothing import Head
 from labelsmooth.specs import EncoderSpec, as_config, as_spec
@@ -201,7 +202,7 @@ class QAModule(TaskModule):
         metrics = {k: float(v) for k, v in squad_v2_scores(examples, predictions, na_probs).items()}
         # Per-question exact / F1 (their means are `exact` / `f1`): what a bootstrap over questions resamples.
         items = question_scores(examples, predictions, na_probs)
-        files[f"scores_{split}.json"] = partial(_write_compact_json, {"unit": "question", **items})
+        files[f"scores_{split}.json"] = partial(write_compact_json, {"unit": "question", **items})
         for name in ("start", "end"):
             confidence, pred = outputs[name].softmax(-1).max(-1)
             metrics[f"{name}_ece"], _ = calibration_errors(confidence, pred == outputs[f"{name}_position"])
@@ -213,10 +214,6 @@ class QAModule(TaskModule):
 
 def _write_json(value: Any, path: Path) -> None:
     path.write_text(json.dumps(value, indent=1))
-
-
-def _write_compact_json(value: Any, path: Path) -> None:
-    path.write_text(json.dumps(value, separators=(",", ":")))
 
 
 def _complete_examples(
