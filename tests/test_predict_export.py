@@ -18,6 +18,7 @@ from conftest import ROOT, TINY_NER, run_entry
 
 from labelsmooth import export, predict
 from labelsmooth.data import inputs
+from labelsmooth.data.input_form import ner_format
 from labelsmooth.packing import encode
 from labelsmooth.trained import load_task_module
 
@@ -258,7 +259,7 @@ def test_ner_input_format_detection(tmp_path):
     for i, (content, expected) in enumerate(cases.items()):
         path = tmp_path / f"in{i}.txt"
         path.write_text(content)
-        assert inputs.detect_format(path, NER_LABELS) == expected, content
+        assert ner_format(path, NER_LABELS, "auto") == expected, content
     sentences, has_gold = inputs.read_ner_input(tmp_path / "in4.txt", NER_LABELS)
     assert not has_gold and [(s.tokens, s.line) for s in sentences] == [(["One", "two"], 3)]
     (tmp_path / "in0.txt").write_text("-DOCSTART- -X- O O\n\nEU B-ORG\n")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from labelsmooth.checkpoints import run_config_path
-from labelsmooth.data.input_form import check_qa_input, ner_format
+from labelsmooth.data.input_form import check_qa_input
 from labelsmooth.data.inputs import FORMATS, InputSource, read_ner_input, read_qa_input
 from labelsmooth.trained import load_task_module
 
@@ -127,7 +127,7 @@ def read_input(
     if task == "qa":
         check_qa_input(path)
         return read_qa_input(path)
-    return read_ner_input(path, labels, ner_format(path, labels, fmt))
+    return read_ner_input(path, labels, fmt)
 
 
 def predict(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from labelsmooth.data.conll import DOCSTART, Sentence, _decoded_lines, read_conll
+from labelsmooth.data.input_form import ner_format
 from labelsmooth.data.squad import QAExample, parse_squad
 
 FORMATS = ("auto", "conll", "text")
@@ -30,27 +31,11 @@ class InputSource:
         return {"test": self.items}
 
 
-def _is_tag(value: str, labels: Sequence[str]) -> bool:
-    """A tag of the label set, in IOB2 or IOB1 (I- of a known type)."""
-    types = {label.split("-", 1)[1] for label in labels if "-" in label}
-    return value in labels or (value[:2] in ("B-", "I-") and value[2:] in types)
-
-
-def detect_format(path: Path, labels: Sequence[str]) -> str:
-    """`conll` when the first non-blank line is -DOCSTART- or has ≥2 columns ending in a tag of the label
-    set (`EU B-ORG`, `EU NNP B-NP B-ORG`); `text` otherwise."""
-    for _, line in _decoded_lines(path):
-        fields = line.split()
-        if fields:
-            is_conll = fields[0] == DOCSTART or (len(fields) >= 2 and _is_tag(fields[-1], labels))
-            return "conll" if is_conll else "text"
-    return "text"
-
-
 def read_ner_input(path: str | Path, labels: Sequence[str], fmt: str = "auto") -> tuple[list[Sentence], bool]:
-    """The input's sentences and whether they carry gold tags; errors name file:line."""
+    """The input's sentences and whether they carry gold tags; errors name file:line. The form (`auto`) is
+    judged from the whole file (input_form.ner_format), and JSON is refused."""
     path = _input_file(path)
-    fmt = detect_format(path, labels) if fmt == "auto" else fmt
+    fmt = ner_format(path, labels, fmt)
     if fmt == "conll":
         # The column count of the first line (a `-DOCSTART-` line has the file's columns too, unless bare).
         for lineno, line in _decoded_lines(path):
