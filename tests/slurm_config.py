@@ -11,12 +11,12 @@ CLUSTER_NAME = "labtest"
 
 
 def write_configs(c: Cluster, ports: dict[str, int], node: str) -> None:
-    """slurm.conf, slurmdbd.conf and MariaDB's settings for `c`, every path inside `c.folder`."""
+    """slurm.conf and slurmdbd.conf for `c`, every path inside `c.folder`."""
     d = c.folder
     munge_socket = d / "run" / "munge.socket"
     auth = f"socket={munge_socket},cred_expire=5"
     c.conf.write_text(
-        f"""# One node, one partition, written by tests/slurm_cluster.py. Times are tuned so that requeues and
+        f"""# One node, one partition, written by tests/slurm_config.py. Times are tuned so that requeues and
 # time limits take seconds, not minutes.
 ClusterName={CLUSTER_NAME}
 # This machine, by name, reached on the loopback address; daemons and jobs run as root (as the tests do).
