@@ -110,6 +110,18 @@ NULL_PART = "expected a path; a part 'None' or 'null' is a null put into it by a
             f"task.datamodule.cache_dir='{JOB_DIR}/None/x': {NULL_PART}",
         ),
         (["task.datamodule.cache_dir=3"], "task.datamodule.cache_dir=3: expected a path; got int"),
+        # null where the constructor wants a name: once a TypeError in `Path / None` when the data was read
+        (
+            ["data=conll_files", "data.dir=/d", "data.val_file=null"],
+            "data.val_file=null: expected a path; labelsmooth.data.conll_sources.ConllFiles takes no null "
+            "for val_file",
+        ),
+        (
+            ["data=squad_files", "data.dir=/d", "data.train_file=null"],
+            "data.train_file=null: expected a path; labelsmooth.data.squad.SquadFiles takes no null for "
+            "train_file",
+        ),
+        (["model.name_or_path=null"], "model.name_or_path=null: expected a path; "),
         (
             ["+data.base_dir=null", "task.datamodule.cache_dir=${data.base_dir}/features"],
             f"task.datamodule.cache_dir='None/features': {NULL_PART}",
@@ -124,6 +136,7 @@ def test_null_keeps_its_meaning_where_a_key_has_one():
     cfg = job_config(["task.datamodule.cache_dir=null", "ckpt_path=null"])  # no cache; start afresh
     check_config(cfg)
     check_config(job_config(["data=squad_files", "data.dir=/d", "data.test_file=null"], task="qa"))  # dev
+    check_config(job_config(["callbacks.model_checkpoint.dirpath=null"]))  # Lightning's own folder
 
 
 # --- a key given twice on the command line ---------------------------------------------------------------

@@ -6,11 +6,13 @@ Split from checks.py (which calls these from `check_config`), so each module kee
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -50,8 +52,8 @@ def path_keys(node: Mapping, prefix: str = "") -> Iterator[str]:
 
 def check_paths(cfg: DictConfig) -> None:
     """Every path-valued key (PATH_NAME) holds a path, or null where null has a meaning of its own
-    (`cache_dir: null` = no cache, `ckpt_path: null` = start afresh); a key of the `paths` group, the lab's
-    folders, always holds a path."""
+    (`cache_dir: null` = no cache, `ckpt_path: null` = start afresh, `data.test_file: null` = SQuAD's dev
+    set; see `null_refused`); a key of the `paths` group, the lab's folders, always holds a path."""
     raw = OmegaConf.to_container(cfg, resolve=False)
     for key in path_keys({k: v for k, v in raw.items() if k != "hydra"}):
         try:
@@ -61,10 +63,31 @@ def check_paths(cfg: DictConfig) -> None:
         except OmegaConfBaseException as err:  # e.g. ${oc.env:X} unset, or ??? behind an interpolation
             raise ValueError(f"{key}: cannot resolve it ({str(err).splitlines()[0]})") from None
         if value is None and not key.startswith("paths."):
-            continue
-        if (problem := path_problem(value)) is not None:
+            if (problem := null_refused(cfg, key)) is None:
+                continue
+        else:
+            problem = path_problem(value)
+        if problem is not None:
             shown = "null" if value is None else repr(value)
             raise ValueError(f"{key}={shown}: expected a path; {problem}")
+
+
+def null_refused(cfg: DictConfig, key: str) -> str | None:
+    """Why `key` may not be null, or None. Null has a meaning where the object its node builds takes None
+    for that argument (default None, or None in its annotation: `SquadFiles(test_file=None)` tests on dev,
+    `ModelCheckpoint(dirpath=None)` picks its own folder); a constructor that wants a string would fail
+    on None only when it runs (`ConllFiles(val_file=None)`). A key of no `_target_` node (`ckpt_path`), or
+    one its constructor does not take (a `+data.base_dir` helper for interpolations), the lab reads itself."""
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    if target is None:
+        return None
+    builder = get_object(target)
+    param = inspect.signature(builder).parameters.get(name)
+    if param is None or param.default is None or "None" in str(param.annotation):
+        return None
+    return f"{target} takes no null for {name} (a file or folder name is expected)"
 
 
 def path_problem(value: Any) -> str | None:
