@@ -73,7 +73,7 @@ def evaluate(cf: ClaimsFile, results: Path, claims: list[Claim] | None = None) -
             )
             order = [c.config for c in claim.compare]  # the claims file's order (kd_T1 … kd_T20)
             rank = {
-                r.configuration: next((i for i, c in enumerate(order) if c in r.configuration), 0)
+                r.configuration: next((i for i, c in enumerate(order) if c in r.configuration.split()), 0)
                 for r in rows
             }
             rows = sorted((r for r in rows if not r.is_baseline), key=lambda r: rank[r.configuration])

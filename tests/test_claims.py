@@ -32,12 +32,32 @@ def test_committed_claims_tables_are_what_the_report_computes_from_the_committed
 
 def test_claims_file_names_recipes_that_exist_and_every_claim_has_a_sweep():
     cf = claims_file.load(CLAIMS)
-    assert [c for c in cf.claims] == [f"C{i}" for i in range(1, 10)]
+    assert [c for c in cf.claims] == ["C1", "C1r", *(f"C{i}" for i in range(2, 10))]
     for sweep in cf.sweeps.values():
         for recipe in [sweep.recipe, *(s.recipe for s in sweep.before)]:
             assert (ROOT / "conf" / "experiment" / f"{recipe}.yaml").is_file(), recipe
     assert cf.claims["C8"].direction == "equivalent" and cf.claims["C8"].margin == 0.01
     assert len(cf.claims["C7"].sweeps) == 2  # the calibrated and the over-confident stand-in
+
+
+def test_the_confirmation_of_c1_repeats_its_stand_in_on_seeds_c1_never_used():
+    cf = claims_file.load(CLAIMS)
+    c1, c1r = cf.claims["C1"], cf.claims["C1r"]
+    [original], [confirmation] = (cf.sweeps[s] for s in c1.sweeps), (cf.sweeps[s] for s in c1r.sweeps)
+    assert original.name != confirmation.name  # its own results file: judged apart from C1's seeds
+    assert (original.recipe, original.key, original.overrides) == (
+        confirmation.recipe,
+        confirmation.key,
+        confirmation.overrides,
+    )
+    assert (c1.metric, c1.direction, c1.baseline, c1.compare) == (
+        c1r.metric,
+        c1r.direction,
+        c1r.baseline,
+        c1r.compare,
+    )
+    used = {e["seed"] for e in load(ROOT / "experiments" / "results" / f"{original.name}.jsonl.gz")}
+    assert used and not used & set(c1r.seeds)
 
 
 BAD = [
@@ -70,7 +90,7 @@ def test_a_malformed_claims_file_stops_with_one_line_naming_the_key(tmp_path, ed
 
 
 def test_unknown_claim_id_and_bad_yaml_name_the_file(tmp_path):
-    with pytest.raises(SystemExit, match=r"no claim C42 \(claims: C1, C2"):
+    with pytest.raises(SystemExit, match=r"no claim C42 \(claims: C1, C1r, C2"):
         claims_file.load(CLAIMS).select(["C42"])
     (tmp_path / "c.yaml").write_text("claims: [unclosed")
     with pytest.raises(SystemExit, match="c.yaml: not valid YAML"):
@@ -162,6 +182,27 @@ def test_until_decided_stops_for_the_right_reason(tmp_path, effect, seed_sd, del
     assert all("smoothing=none,ls" in call for call in fake.calls)
     [verdict] = evaluate(cf, results)
     assert verdict.stop == f"{entry['stop']['T1 smoothing=ls']} after {seeds} seeds"
+
+
+def test_verdict_rows_keep_the_claims_file_order_of_configurations(tmp_path):
+    # kd_T1 is a prefix of kd_T10: matched as a substring, T10 took T1's rank and C6 read T1, T10, T2, T20, T5
+    order = ["smoothing=ls1", "smoothing=ls2", "smoothing=ls10"]
+    cf = _toy(tmp_path, compare=order)
+    results = tmp_path / "results"
+    run(
+        cf,
+        cf.select(["T1"]),
+        tmp_path / "out",
+        results,
+        [],
+        [0, 1, 2],
+        False,
+        5,
+        3,
+        None,
+        launch=FakeRuns(0, 1),
+    )
+    assert [v.row.configuration for v in evaluate(cf, results)] == order
 
 
 def test_budget_stops_before_a_batch_that_would_overrun_it(tmp_path):
