@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from labelsmooth.data.conll import (
     read_conll,
     write_predictions,
 )
-from labelsmooth.data.conll_sources import ConllFiles, ConllSynthetic
+from labelsmooth.data.conll_sources import ConllFiles, ConllHub, ConllSynthetic
 from labelsmooth.metrics.conlleval import count_chunks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conll"
@@ -202,3 +203,24 @@ def test_a_split_without_any_entity_is_refused_before_training(tmp_path: Path) -
         f"{tmp_path / 'eng.testa'}: no entity in its {n} sentences (every tag is O), so entity F1 is "
         "undefined on it; expected at least one B- or I- tag"
     )
+
+
+def test_a_hub_split_is_checked_as_a_file_is(monkeypatch) -> None:
+    """The hub reader went around read_conll's checks: an all-O or empty split was trained on."""
+
+    class Split(list):  # what ConllHub reads of a `datasets` split: its rows and the tag names
+        features = {"ner_tags": SimpleNamespace(feature=SimpleNamespace(names=LABELS))}
+
+    def hub(validation: list[dict]) -> dict[str, Split]:
+        good = Split([{"tokens": ["EU", "rejects"], "ner_tags": [3, 0]}])
+        return {"train": good, "validation": Split(validation), "test": good}
+
+    source = ConllHub()
+    monkeypatch.setattr(source, "_dataset", lambda: hub([{"tokens": ["EU", "rejects"], "ner_tags": [3, 0]}]))
+    assert [s.tags for s in source.load(LABELS)["val"]] == [["B-ORG", "O"]]
+    monkeypatch.setattr(source, "_dataset", lambda: hub([{"tokens": ["a", "b"], "ner_tags": [0, 0]}]))
+    with pytest.raises(ValueError, match=r"^hub:eriktks/conll2003/validation: no entity in its 1 sentences"):
+        source.load(LABELS)
+    monkeypatch.setattr(source, "_dataset", lambda: hub([{"tokens": [], "ner_tags": []}]))
+    with pytest.raises(ValueError, match=r"^hub:eriktks/conll2003/validation: no sentences"):
+        source.load(LABELS)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from labelsmooth.data.cache import cached_dir, file_digests
-from labelsmooth.data.conll import Sentence, make_sentence, read_conll
+from labelsmooth.data.conll import Sentence, make_sentence, read_conll, require_entities
 from labelsmooth.data.synthetic_conll import GENERATOR_VERSION, Knobs, generate_conll, write_conll_file
 
 
@@ -152,9 +152,14 @@ class ConllHub:
 def _sentences_from_rows(
     rows: Iterable[tuple[list[str], list[str]]], path: str, labels: Sequence[str]
 ) -> list[Sentence]:
-    """Sentences from (tokens, tags) rows; the row index stands in for the line number; empty rows skipped."""
-    return [
+    """Sentences from (tokens, tags) rows; the row index stands in for the line number; empty rows skipped.
+    A split checked as a file is (read_conll): some sentence, some entity."""
+    sentences = [
         make_sentence(tokens, tags, path, [index] * len(tokens), labels)
         for index, (tokens, tags) in enumerate(rows)
         if tokens
     ]
+    if not sentences:
+        raise ValueError(f"{path}: no sentences (every row is empty)")
+    require_entities(sentences, path)
+    return sentences
