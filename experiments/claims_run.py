@@ -199,7 +199,13 @@ def run(
                 if rows and len(stop) == len(rows):
                     break
                 done = runner.done_seeds()
-                todo = [s for s in range(max(done, default=-1) + 1, 10**6) if s not in done][:width]
+                room = max_seeds - len(done)  # a batch never takes the sweep past --max-seeds
+                if room <= 0:
+                    ended = f"max seeds ({max_seeds}) reached"
+                    break
+                todo = [s for s in range(max(done, default=-1) + 1, 10**6) if s not in done][
+                    : min(width, room)
+                ]
             last = batches[-1]["wall_s"] if batches else 0.0
             if budget_minutes is not None and clock() - start + last > 60 * budget_minutes:
                 ended = f"budget ({budget_minutes:g} min) reached"

@@ -184,6 +184,17 @@ def test_until_decided_stops_for_the_right_reason(tmp_path, effect, seed_sd, del
     assert verdict.stop == f"{entry['stop']['T1 smoothing=ls']} after {seeds} seeds"
 
 
+def test_a_batch_never_takes_a_sweep_past_max_seeds(tmp_path):
+    # seeds 0-2 in batches of 2, then until decided: the last batch was [3, 4] and ended at 5 seeds of 4
+    cf = _toy(tmp_path)
+    results = tmp_path / "results"
+    fake = FakeRuns(0.0, 3.0)
+    [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 4, 2, None, launch=fake)
+    assert [b["seeds"] for b in entry["batches"]] == [[0, 1], [2], [3]]
+    assert entry["n_seeds"]["T1 smoothing=ls"] == 4
+    assert entry["stop"]["T1 smoothing=ls"] == "max seeds (4) reached"
+
+
 def test_verdict_rows_keep_the_claims_file_order_of_configurations(tmp_path):
     # kd_T1 is a prefix of kd_T10: matched as a substring, T10 took T1's rank and C6 read T1, T10, T2, T20, T5
     order = ["smoothing=ls1", "smoothing=ls2", "smoothing=ls10"]
