@@ -72,8 +72,12 @@ def write_compact_json(value: Any, path: str | Path) -> None:
     write_atomic(path, json.dumps(value, separators=(",", ":")))
 
 
-def _git(*args: str) -> str | None:
-    root = Path(__file__).resolve().parents[2]
+# claims.py adds to the results store (experiments/results/) between the batches of a sweep; no run reads it,
+# so a change there leaves the code that ran equal to its commit and does not make the tree "dirty".
+NOT_CODE = ":(exclude)experiments/results"
+
+
+def _git(root: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
@@ -89,16 +93,25 @@ def provenance(device: str) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    commit, dirty = git_state(Path(__file__).resolve().parents[2])
     return {
         "python": platform.python_version(),
         **versions,
         "git_commit": commit,
-        "git_dirty": bool(status) if status is not None else None,
+        "git_dirty": dirty,
         "device": device,
         "command": " ".join(sys.argv),
     }
+
+
+def git_state(root: Path) -> tuple[str | None, bool | None]:
+    """The checkout's commit and whether its tracked files differ from it (NOT_CODE aside); (None, None)
+    outside a git checkout."""
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", NOT_CODE)
+    return commit, (bool(status) if status is not None else None)
 
 
 def sha256_of(path: str | Path) -> str:
