@@ -22,9 +22,11 @@ from claims_report import committed_table, evaluate, render, splice
 from claims_run import claim_metrics, needs_gap, run
 from results_store import collect
 
+from labelsmooth.outputs import RESULTS_STORE
+
 HERE = Path(__file__).resolve().parent
 CLAIMS = HERE / "claims.yaml"
-RESULTS_DIR = HERE / "results"
+RESULTS_DIR = HERE.parent / RESULTS_STORE
 RESULTS_MD = HERE / "RESULTS.md"
 OUTPUTS = HERE.parent / "outputs" / "claims"
 

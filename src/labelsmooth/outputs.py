@@ -72,9 +72,11 @@ def write_compact_json(value: Any, path: str | Path) -> None:
     write_atomic(path, json.dumps(value, separators=(",", ":")))
 
 
-# claims.py adds to the results store (experiments/results/) between the batches of a sweep; no run reads it,
-# so a change there leaves the code that ran equal to its commit and does not make the tree "dirty".
-NOT_CODE = ":(exclude)experiments/results"
+# The committed results of the claims' sweeps, relative to the checkout (experiments/claims.py writes it).
+RESULTS_STORE = "experiments/results"
+# claims.py adds to the results store between the batches of a sweep; no run reads it, so a change there
+# leaves the code that ran equal to its commit and does not make the tree "dirty".
+NOT_CODE = f":(exclude){RESULTS_STORE}"
 
 
 def _git(root: Path, *args: str) -> str | None:
