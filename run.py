@@ -8,7 +8,7 @@ import labelsmooth  # noqa: F401  (registers the config resolvers)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from labelsmooth.train import train
+    from labelsmooth.cli.train import train
 
     return train(cfg)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelsmooth.batching import EpochBatchSampler
+from labelsmooth.data.batching import EpochBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Same encoder (MiniLM by default), same NER features (the synthetic CoNLL data through the lab's own
 NERDataModule and its collation: dynamic padding to the longest item of each batch), same batch sizes.
-(a) the lab: the real Hydra config (`task=ner logger=none`), instantiated as `labelsmooth.train` does, and
+(a) the lab: the real Hydra config (`task=ner logger=none`), instantiated as `labelsmooth.cli.train` does, and
 `pytorch_lightning.Trainer.fit` for a fixed number of steps (no checkpoint, no progress bar, no validation
 inside fit); its encoder runs packed, on the real tokens only, unless `model.pack=false` is given.
 (b) `transformers.Trainer` with `AutoModelForTokenClassification` (the same encoder, dropout and linear
@@ -158,7 +158,7 @@ def run_hf(cfg, datamodule, clock: StepClock, tmp: Path, args: argparse.Namespac
         TrainingArguments,
     )
 
-    from labelsmooth.specs import resolve_name_or_path
+    from labelsmooth.models.specs import resolve_name_or_path
 
     spec = instantiate(cfg.model)
     path = resolve_name_or_path(spec.name_or_path)

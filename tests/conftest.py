@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The claims command as a user runs it: the console script pyproject installs beside this python.
+CLAIMS_CMD = str(Path(sys.executable).parent / "labelsmooth-claims")
 
 # A tiny NER job: random 2-layer BERT, a few synthetic sentences, one epoch.
 TINY_NER = [
@@ -22,6 +26,20 @@ TINY_NER = [
     "trainer.max_epochs=1",
     "trainer.log_every_n_steps=1",
 ]
+
+
+def load_script(relative: str) -> ModuleType:
+    """A script of the checkout outside the package (benchmarks/*.py) as a module, without putting its
+    folder on sys.path: its name is namespaced (`script:<path>`), so no bare name leaks into sys.modules."""
+    path = ROOT / relative
+    name = f"script:{relative}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the script runs
+    spec.loader.exec_module(module)
+    return module
 
 
 def entry_env(base: dict[str, str] | None = None) -> dict[str, str]:

@@ -14,8 +14,8 @@ import pytest
 from conftest import TINY_NER, run_entry
 from job_config import JOB_DIR, job_config
 
-from labelsmooth.checks import check_config
-from labelsmooth.hydra_callbacks import RepeatedKeyCheck, repeated_key
+from labelsmooth.config.checks import check_config
+from labelsmooth.run.hydra_callbacks import RepeatedKeyCheck, repeated_key
 
 NER = [*TINY_NER, "logger=none"]
 
@@ -219,7 +219,7 @@ def test_lightnings_own_trainer_checks_are_one_line_naming_trainer(override, exp
     """The trainer is built before any data (train._trainer); Lightning's refusal becomes one line."""
     import torch
 
-    from labelsmooth.train import _trainer
+    from labelsmooth.cli.train import _trainer
 
     if override.endswith("gpu") and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

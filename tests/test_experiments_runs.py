@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, TINY_NER, read_metrics, run_entry, run_notebook
+from conftest import CLAIMS_CMD, TINY_NER, read_metrics, run_entry, run_notebook
 
 TINY_QA = [
     "model=tiny",
@@ -40,7 +39,7 @@ def test_gls_grid_sweeps_alpha_and_sigma_and_the_notebook_draws_its_heatmaps(tmp
         assert {"test/f1", "test/ece"} <= read_metrics(sweep / job).keys()
 
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "plot_grid.py"), str(sweep), "--x", "smoothing.alpha"]
+        [CLAIMS_CMD, "plot-grid", str(sweep), "--x", "smoothing.alpha"]
         + ["--y", "smoothing.sigma", "--metrics", "test/f1", "test/ece"],
         capture_output=True,
         text=True,

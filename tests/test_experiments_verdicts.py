@@ -1,21 +1,19 @@
-"""experiments/verdicts.py and experiments/plot_grid.py on sweep folders written here by hand."""
+"""labelsmooth.analysis.verdicts and .plot_grid on sweep folders written here by hand."""
 
 from __future__ import annotations
 
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import CLAIMS_CMD
 
-sys.path.insert(0, str(ROOT / "experiments"))
-from verdicts import compute, paired_interval, t_quantile, verdict  # noqa: E402
-
-from labelsmooth.sweeps import read_jobs  # noqa: E402
+from labelsmooth.analysis.stats.seeds import paired_interval, t_quantile
+from labelsmooth.analysis.verdict_rows import Row, compute, decide
+from labelsmooth.run.sweeps import read_jobs
 
 
 def make_job(folder: Path, overrides: list[str], metrics: dict | None, config: dict | None = None) -> Path:
@@ -39,7 +37,7 @@ def make_sweep(root: Path, values: dict[str, list[float]], metric: str = "test/f
 
 def verdicts_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "verdicts.py"), *args],
+        [CLAIMS_CMD, "verdicts", *args],
         capture_output=True,
         text=True,
         check=True,
@@ -51,6 +49,13 @@ def verdicts_cli(*args: str) -> subprocess.CompletedProcess:
 )
 def test_t_quantile_matches_the_printed_tables(df, expected):
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+
+
+def verdict(low: float, high: float, claim: str) -> str:
+    """The seed-t verdict alone (no bootstrap): supports / contradicts when [low, high] excludes 0."""
+    row = Row("x", False, 2, [], 0.0, 0.0, ci_low=low, ci_high=high, mde=math.inf)
+    decide(row, claim, has_items=False)
+    return row.verdict
 
 
 def test_paired_interval_by_hand():
@@ -91,10 +96,10 @@ def test_clear_effect_supports_no_effect_inconclusive_reversed_contradicts(tmp_p
         str(tmp_path / "v.json"),
     ).stdout
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| smoothing")}
-    assert "supports" in rows["smoothing=gls"] and "+1 [" in rows["smoothing=gls"]
+    assert "supports" in rows["smoothing=gls"] and "+1.00 [" in rows["smoothing=gls"]
     assert "inconclusive" in rows["smoothing=ls"]
     assert "contradicts" in rows["smoothing=cp"]
-    assert "baseline" in rows["smoothing=none"] and "| 5 | 90 ± 1.6 |" in rows["smoothing=none"]
+    assert "baseline" in rows["smoothing=none"] and "| 5 | 90.00 ± 1.58 |" in rows["smoothing=none"]
     assert "every job: `experiment=x`" in out and "paired Student-t" in out
     data = {r["configuration"]: r for r in json.loads((tmp_path / "v.json").read_text())["rows"]}
     gls = data["smoothing=gls"]
@@ -117,7 +122,7 @@ def test_unfinished_jobs_are_skipped_with_one_warning_and_pairing_uses_common_se
     assert warnings == [f"warning: skipping unfinished job {sweep / 'gls_seed3'} (no metrics.json)"]
     gls = next(line for line in proc.stdout.splitlines() if line.startswith("| smoothing=gls"))
     # 4 finished seeds (0, 1, 2, 7); paired on 0, 1, 2: every diff is exactly +1, so the CI is [1, 1]
-    assert "| 4 |" in gls and "+1 [+1, +1] (n=3)" in gls and "supports" in gls
+    assert "| 4 |" in gls and "| 3 |" in gls and "+1.00 [+1.00, +1.00]" in gls and "supports" in gls
     assert "missing 3" in gls and "not in baseline 7" in gls
 
 
@@ -146,7 +151,7 @@ def test_plot_grid_writes_heatmaps_of_a_2x2_sweep(tmp_path):
                 make_job(sweep / f"a{alpha}_s{sigma}_seed{seed}", overrides, metrics)
     make_job(sweep / "unfinished", ["smoothing.alpha=0.3", "smoothing.sigma=1.0", "seed=0"], None)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "plot_grid.py"), str(sweep)]
+        [CLAIMS_CMD, "plot-grid", str(sweep)]
         + ["--x", "smoothing.alpha", "--y", "smoothing.sigma", "--metrics", "test/f1", "test/ece"],
         capture_output=True,
         text=True,
@@ -156,7 +161,7 @@ def test_plot_grid_writes_heatmaps_of_a_2x2_sweep(tmp_path):
     assert proc.stdout.strip() == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "unfinished" in proc.stderr
 
-    from plot_grid import grid_means
+    from labelsmooth.analysis.plot_grid import grid_means
 
     xs, ys, means, counts = grid_means(
         read_jobs([sweep], warn=lambda line: None), *("smoothing.alpha",), "smoothing.sigma", "test/f1"
@@ -178,7 +183,7 @@ def test_plot_grid_reads_values_the_overrides_do_not_name_from_the_saved_config(
             )
     out = tmp_path / "elsewhere" / "g.png"
     subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "plot_grid.py"), str(sweep), "--x", "model.hidden"]
+        [CLAIMS_CMD, "plot-grid", str(sweep), "--x", "model.hidden"]
         + ["--y", "smoothing.beta", "--metrics", "test/accuracy", "--out", str(out)],
         check=True,
         capture_output=True,

@@ -4,20 +4,17 @@ the run's own metrics — against seqeval and the SQuAD 2.0 metric here, against
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-from conftest import ROOT, TINY_NER, read_metrics, run_entry
+from conftest import TINY_NER, read_metrics, run_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labelsmooth.analysis.results_store import read_items
+from labelsmooth.analysis.stats.items import value
 from labelsmooth.data.squad import QAExample
 from labelsmooth.metrics.conlleval import f1_from_counts, ner_scores, sentence_counts
 from labelsmooth.metrics.squad_v2 import question_scores, squad_v2_scores
-
-sys.path.insert(0, str(ROOT / "experiments"))
-from results_store import read_items  # noqa: E402
-from stats_items import value  # noqa: E402
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 sentence = st.lists(st.sampled_from(TAGS), min_size=1, max_size=8)

@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, read_metrics, run_entry, run_notebook
+from conftest import CLAIMS_CMD, ROOT, read_metrics, run_entry, run_notebook
+
+from labelsmooth.analysis.summarise import summarise
 
 pytestmark = pytest.mark.slow  # run.py sweeps and the notebook in subprocesses
-
-sys.path.insert(0, str(ROOT / "experiments"))
-from summarise import summarise  # noqa: E402
 
 
 def test_distillation_recipes_train_students_from_the_finished_teacher_sweep(tmp_path):
@@ -34,8 +33,8 @@ def test_distillation_recipes_train_students_from_the_finished_teacher_sweep(tmp
     # one seed: a verdict is computed but cannot be more than inconclusive
     verdicts = subprocess.run(
         [
-            sys.executable,
-            str(ROOT / "experiments" / "verdicts.py"),
+            CLAIMS_CMD,
+            "verdicts",
             str(students),
             "--baseline",
             "teacher=none",

@@ -54,8 +54,9 @@ def test_the_learning_rate_of_every_step_warms_up_then_decays_or_stays(tmp_path,
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    from labelsmooth.smoothing import NoSmoothing, SmoothingCallback
-    from labelsmooth.specs import MLPSpec
+    from labelsmooth.callbacks import SmoothingCallback
+    from labelsmooth.models.specs import MLPSpec
+    from labelsmooth.smoothing import NoSmoothing
     from labelsmooth.tasks.image import ImageModule
 
     seen: list[float] = []
@@ -84,7 +85,7 @@ def test_a_task_module_fitted_without_a_smoothing_stops(tmp_path):
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    from labelsmooth.specs import MLPSpec
+    from labelsmooth.models.specs import MLPSpec
     from labelsmooth.tasks.image import ImageModule
 
     data = TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.arange(8))
@@ -102,8 +103,9 @@ def test_gradients_are_clipped_with_the_fused_optimizer_in_full_and_bf16_precisi
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    from labelsmooth.smoothing import NoSmoothing, SmoothingCallback
-    from labelsmooth.specs import MLPSpec
+    from labelsmooth.callbacks import SmoothingCallback
+    from labelsmooth.models.specs import MLPSpec
+    from labelsmooth.smoothing import NoSmoothing
     from labelsmooth.tasks.image import ImageModule
 
     norms: dict[str, list[float]] = {"before": [], "after": []}
@@ -147,8 +149,9 @@ def test_16_mixed_precision_clips_the_unscaled_gradients_of_the_fused_optimizer(
     from pytorch_lightning.plugins.precision import MixedPrecision
     from torch.utils.data import DataLoader, TensorDataset
 
-    from labelsmooth.smoothing import NoSmoothing, SmoothingCallback
-    from labelsmooth.specs import MLPSpec
+    from labelsmooth.callbacks import SmoothingCallback
+    from labelsmooth.models.specs import MLPSpec
+    from labelsmooth.smoothing import NoSmoothing
     from labelsmooth.tasks.image import ImageModule
 
     after: list[float] = []

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AlbertConfig, AutoModel, BertConfig, RobertaConfig
 
-from labelsmooth.packing import PACKED_ATTENTION, encode, packed_attention_for
-from labelsmooth.specs import EncoderSpec
+from labelsmooth.models.packing import PACKED_ATTENTION, encode, packed_attention_for
+from labelsmooth.models.specs import EncoderSpec
 
 TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64}
 CONFIGS = {
@@ -101,7 +101,7 @@ def test_a_packed_sequence_does_not_see_its_batch_neighbours():
 
 def test_a_packed_encoder_refuses_a_padded_call():
     _, packed = MODELS["bert"]
-    with pytest.raises(RuntimeError, match="labelsmooth.packing.encode"):
+    with pytest.raises(RuntimeError, match="labelsmooth.models.packing.encode"):
         packed(**random_batch([3, 2], seed=0))
 
 

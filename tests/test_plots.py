@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import labelsmooth.callbacks.projection as projection
 from labelsmooth.callbacks import PenultimateProjection, ReliabilityDiagram
-from labelsmooth.plots import (
+from labelsmooth.callbacks.plots import (
     plot_projection,
     plot_reliability,
     project,

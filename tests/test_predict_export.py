@@ -16,11 +16,11 @@ import pytest
 import torch
 from conftest import ROOT, TINY_NER, run_entry
 
-from labelsmooth import export, predict
+from labelsmooth.cli import export, predict
 from labelsmooth.data import inputs
 from labelsmooth.data.input_form import ner_format
-from labelsmooth.packing import encode
-from labelsmooth.trained import load_task_module
+from labelsmooth.models.packing import encode
+from labelsmooth.run.trained import load_task_module
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 NER_GIVEN_JSON = (
@@ -122,7 +122,7 @@ def test_bad_input_fails_in_one_line_naming_file_and_line(ner_run, tmp_path, cap
     # SQuAD JSON given to an NER run was tagged as one long "sentence"; now its form is refused first.
     squad = ROOT / "tests" / "fixtures" / "squad" / "dev-mini.json"
     assert predict.main([str(ner_run), str(squad)]) == 1
-    assert error_line(capsys) == f"labelsmooth.predict: {squad}: {NER_GIVEN_JSON}"
+    assert error_line(capsys) == f"labelsmooth-predict: {squad}: {NER_GIVEN_JSON}"
     ckpt = tmp_path / "elsewhere.ckpt"  # a checkpoint outside its run: no config for the data settings
     ckpt.write_bytes((ner_run / "checkpoints" / "best.ckpt").read_bytes())
     assert predict.main([str(ckpt), str(bad)]) == 1
@@ -155,7 +155,7 @@ def test_predict_command_runs_as_a_module(ner_run, tmp_path):
     text = tmp_path / "input.txt"
     text.write_text("Peter Blackburn visited Berlin\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "labelsmooth.predict", str(ner_run), str(text)],
+        [sys.executable, "-m", "labelsmooth.cli.predict", str(ner_run), str(text)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -226,9 +226,9 @@ def test_a_checkpoint_that_would_run_code_is_refused_unrun(tmp_path, form, capsy
     if form == "torch zip":
         assert "global posix.system" in message or "global os.system" in message
     assert predict.main([str(path), str(tmp_path / "input.txt")]) == 1
-    assert error_line(capsys).startswith(f"labelsmooth.predict: run: {path} is not a readable checkpoint")
+    assert error_line(capsys).startswith(f"labelsmooth-predict: run: {path} is not a readable checkpoint")
     assert export.main([str(path), str(tmp_path / "hf")]) == 1
-    assert error_line(capsys).startswith(f"labelsmooth.export: run: {path} is not a readable checkpoint")
+    assert error_line(capsys).startswith(f"labelsmooth-export: run: {path} is not a readable checkpoint")
     assert not marker.exists(), "loading the checkpoint ran code from it"
 
 

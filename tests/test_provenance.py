@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from labelsmooth.outputs import git_state
+from labelsmooth.run.provenance import git_state
 
 
 def _git(root: Path, *args: str) -> None:
@@ -24,7 +24,9 @@ def test_a_checkout_is_dirty_when_its_code_changed_not_when_its_results_store_gr
     _git(tmp_path, "commit", "-qm", "x")
     commit, dirty = git_state(tmp_path)
     assert len(commit) == 40 and dirty is False
-    runs.write_text('{"sweep": "toy"}\n')  # claims.py collected a batch: the same code runs the next one
+    runs.write_text(
+        '{"sweep": "toy"}\n'
+    )  # labelsmooth-claims collected a batch: the same code runs the next one
     assert git_state(tmp_path) == (commit, False)
     code.write_text("a = 2\n")
     assert git_state(tmp_path) == (commit, True)

@@ -9,8 +9,8 @@ import torch
 from labelsmooth.data.qa_features import prepare_features
 from labelsmooth.data.squad import QAExample, parse_squad
 from labelsmooth.data.synthetic_squad import generate_squad
+from labelsmooth.models.specs import EncoderSpec
 from labelsmooth.smoothing import GaussianLabelSmoothing, LabelSmoothing
-from labelsmooth.specs import EncoderSpec
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import load_script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,10 +16,10 @@ from labelsmooth.data.squad import parse_squad
 from labelsmooth.data.synthetic_squad import generate_squad
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import squad_v2_scores
-from labelsmooth.specs import EncoderSpec
+from labelsmooth.models.specs import EncoderSpec
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_qa_postprocess import loop_postprocess, synthetic_batch  # noqa: E402
+_bench = load_script("benchmarks/bench_qa_postprocess.py")
+loop_postprocess, synthetic_batch = _bench.loop_postprocess, _bench.synthetic_batch
 
 
 def brute_force(features, contexts, ids, start, end, max_len, threshold):

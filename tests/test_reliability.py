@@ -19,10 +19,10 @@ import torch
 from conftest import TINY_NER, read_metrics, run_entry
 from job_config import job_config
 
-from labelsmooth.checks import check_config
+from labelsmooth.config.checks import check_config
 from labelsmooth.data.squad import read_squad
 from labelsmooth.data.synthetic_conll import generate_conll, write_conll_file
-from labelsmooth.sweeps import read_jobs
+from labelsmooth.run.sweeps import read_jobs
 
 slow = pytest.mark.slow  # the tests that run run.py in a subprocess
 

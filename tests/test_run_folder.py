@@ -152,7 +152,7 @@ def test_a_resume_with_a_changed_learning_rate_stops_naming_it(tmp_path):
 
 
 def test_predict_refuses_a_best_checkpoint_that_metrics_json_does_not_describe(tmp_path):
-    from labelsmooth.trained import load_task_module
+    from labelsmooth.run.trained import load_task_module
 
     folder = tmp_path / "run"
     run_entry([*NER, "logger=none", "trainer.max_epochs=1", f"hydra.run.dir={folder}"], cwd=tmp_path)

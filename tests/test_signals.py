@@ -1,4 +1,4 @@
-"""labelsmooth.signals: one owner of the stop signals of a job (the cases run.py jobs do not reach)."""
+"""labelsmooth.run.signals: one owner of the stop signals of a job (the cases run.py jobs do not reach)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from labelsmooth.signals import TIME_LIMIT, Stopped, StopRequests
+from labelsmooth.run.signals import TIME_LIMIT, Stopped, StopRequests
 
 
 def test_a_signal_outside_training_stops_at_once_and_the_handlers_come_back():

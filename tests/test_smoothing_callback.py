@@ -18,21 +18,21 @@ from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from labelsmooth.callbacks import SmoothingCallback
+from labelsmooth.models.specs import MLPSpec
 from labelsmooth.smoothing import (
     ConfidencePenalty,
     Distillation,
     Head,
     LabelSmoothing,
     NoSmoothing,
-    SmoothingCallback,
 )
-from labelsmooth.specs import MLPSpec
 from labelsmooth.tasks.image import ImageModule
 
 
 @dataclass
 class Spec:
-    """A model spec like the tasks' (labelsmooth.specs): a dataclass, kept as a plain dict in hparams."""
+    """A model spec like the tasks' (models/specs.py): a dataclass, kept as a plain dict in hparams."""
 
     n_in: int = 4
     sizes: list[int] = field(default_factory=lambda: [3])

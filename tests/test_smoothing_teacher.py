@@ -1,5 +1,5 @@
 """KD teachers: checked before any data is read (finished runs, readable weights-only files of the student's
-task), loaded frozen by train.py (labelsmooth.trained) and handed to the Distillation smoothing."""
+task), loaded frozen by train.py (labelsmooth.run.trained) and handed to the Distillation smoothing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 from test_smoothing_callback import OtherTask, SmoothingCallback, ToyModule, fit, loader, logged, save_teacher
 
+from labelsmooth.run.trained import check_teacher, load_teacher
 from labelsmooth.smoothing import Distillation
-from labelsmooth.trained import check_teacher, load_teacher
 
 
 class RunsCode:

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-sys.path.insert(0, str(ROOT / "experiments"))
-from stats_aso import aso  # noqa: E402
-from stats_items import Paired, hierarchical_bootstrap, resample_weights, value  # noqa: E402
-from stats_seeds import (  # noqa: E402
+from labelsmooth.analysis.stats.aso import aso
+from labelsmooth.analysis.stats.items import Paired, hierarchical_bootstrap, resample_weights, value
+from labelsmooth.analysis.stats.seeds import (
     minimum_detectable_effect,
     minimum_equivalence_margin,
     paired_interval,
@@ -27,9 +24,8 @@ from stats_seeds import (  # noqa: E402
     tost,
     tost_power,
 )
-
-from labelsmooth.metrics.calibration import calibration_errors  # noqa: E402
-from labelsmooth.metrics.conlleval import f1_from_counts  # noqa: E402
+from labelsmooth.metrics.calibration import calibration_errors
+from labelsmooth.metrics.conlleval import f1_from_counts
 
 diffs_strategy = st.lists(
     st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 3)), min_size=2, max_size=12

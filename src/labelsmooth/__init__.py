@@ -1,5 +1,5 @@
 """Reproduction lab for output regularisers: LS, GLS, confidence penalty, KD and temperature scaling."""
 
-from labelsmooth.resolvers import register as _register_resolvers
+from labelsmooth.config.resolvers import register as _register_resolvers
 
 _register_resolvers()

@@ -1,4 +1,8 @@
-"""DDP under Hydra: the processes Lightning starts for ranks 1… run this job, not the whole sweep again.
+"""This process's place among DDP ranks, and DDP under Hydra.
+
+`world()` is the one reader of (rank, world size) for the samplers, the resume state and the metrics.
+
+The processes Lightning starts for ranks 1… run this job, not the whole sweep again.
 
 Lightning's script launcher starts each extra rank as `python run.py <sys.argv[1:]> hydra.run.dir=<run dir>`.
 Inside a multirun that replays the sweep (`-m smoothing=ls,gls` again) in the wrong folder (Lightning
@@ -14,10 +18,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytorch_lightning as pl
+import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) outside torch.distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def hydra_single_run_argv(trainer: pl.Trainer) -> None:

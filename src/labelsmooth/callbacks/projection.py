@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import move_data_to_device
 from torch import Tensor
 
 from labelsmooth.callbacks.media import log_image
-from labelsmooth.plots import plot_projection, project, template_plane
+from labelsmooth.callbacks.plots import plot_projection, project, template_plane
 
 log = logging.getLogger(__name__)
 

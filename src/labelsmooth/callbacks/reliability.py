@@ -8,8 +8,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from labelsmooth.callbacks.media import log_image
+from labelsmooth.callbacks.plots import plot_reliability
 from labelsmooth.metrics.calibration import DEFAULT_BINS, confidences_and_correct
-from labelsmooth.plots import plot_reliability
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from labelsmooth.atomic import write_compact_json
 from labelsmooth.metrics.calibration import (
     DEFAULT_BINS,
     EMPTY_VAL,
@@ -16,7 +17,6 @@ from labelsmooth.metrics.calibration import (
     confidences_and_correct,
     fit_temperature,
 )
-from labelsmooth.outputs import write_compact_json
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,10 @@
 name the generator and its version). The folder is built at most once per key, whoever asks first:
 
 - different parameters give different folders, so jobs sweeping `data.*` never share or overwrite files;
-- the build writes into a temporary folder beside the final one, `params.json` goes in last, and one
-  `os.rename` publishes the whole folder, so a folder named `<key>` is always complete — a crash (or a
-  kill) mid-build leaves only a `.<key>.tmp-*` folder, which the next build of that key removes;
+- the build writes into a temporary folder beside the final one, `params.json` goes in last, and
+  `atomic.atomic_dir` publishes the whole folder (fsynced, in one rename), so a folder named `<key>` is
+  always complete — a crash (or a kill) mid-build leaves only a `.<key>.tmp-*` folder, which the next
+  build of that key removes;
 - builders of one key take a `filelock.FileLock` (`root/.<key>.lock`), so parallel jobs and DDP ranks on
   one node wait for the first one instead of building the same files twice.
 
@@ -24,14 +25,13 @@ import json
 import logging
 import pickle
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from filelock import FileLock
 
-from labelsmooth.outputs import umask_mode
+from labelsmooth.atomic import atomic_dir, sha256_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,15 +78,9 @@ def cached_dir(root: str | Path, params: Mapping[str, Any], build: Callable[[Pat
         # Leftovers of a builder of this key that died: every builder holds the lock, so none is running.
         for stale in root.glob(f".{folder.name}.tmp-*"):
             shutil.rmtree(stale)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}.tmp-"))
-        tmp.chmod(umask_mode(0o777))  # mkdtemp makes it private; the cache is a folder like any other
-        try:
+        with atomic_dir(folder) as tmp:  # files fsynced, the umask's permissions, one rename
             build(tmp)
             (tmp / PARAMS_FILE).write_text(json.dumps(dict(params), indent=1, sort_keys=True) + "\n")
-            tmp.rename(folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # best effort; a leftover is removed by the next build
-            raise
     return folder
 
 
@@ -110,11 +104,4 @@ def file_digests(paths: Mapping[str, Path]) -> dict[str, str]:
     """The SHA-256 of each file's bytes: what keys a cache built from local files. A path, size or time
     stamp would keep stale features for a file replaced by one of the same size with its time kept (an
     archive extracted again, `rsync -t`, `cp -p`); hashing SQuAD 2.0's 40 MB costs about 0.1 s."""
-    digests = {}
-    for name, path in paths.items():
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 22):
-                digest.update(chunk)
-        digests[name] = digest.hexdigest()
-    return digests
+    return {name: sha256_of(path) for name, path in paths.items()}

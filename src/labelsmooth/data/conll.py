@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labelsmooth.atomic import write_atomic
+
 SPLITS = ("train", "val", "test")
 DOCSTART = "-DOCSTART-"
 # What each column count means, for the error message of a malformed line.
@@ -161,6 +163,4 @@ def write_predictions(
         else:
             out.extend(f"{t} {p}" for t, p in zip(sentence.tokens, pred, strict=True))
         out.append("")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out) + "\n" if out else "", encoding="utf-8")
+    write_atomic(path, "\n".join(out) + "\n" if out else "")

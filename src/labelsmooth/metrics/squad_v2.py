@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labelsmooth.atomic import write_atomic
 from labelsmooth.data.squad import QAExample, parse_squad, read_squad
 
 PUNCTUATION = frozenset(string.punctuation)
@@ -280,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     except ValueError as err:
         raise SystemExit(str(err)) from err
     if args.out_file:
-        Path(args.out_file).write_text(json.dumps(out))
+        write_atomic(args.out_file, json.dumps(out))
     else:
         print(json.dumps(out, indent=2))
     return out

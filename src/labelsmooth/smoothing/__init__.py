@@ -1,12 +1,12 @@
-"""Output regularisers: targets (none, ls, gls), confidence penalty (cp), distillation (kd), the callback.
+"""Output regularisers: targets (none, ls, gls), confidence penalty (cp), distillation (kd) — the math only.
 
 Modules: smoothings.py (the classes), base.py (their shared plumbing), terms.py (the tensor terms),
-targets.py (target distributions q and input checks), callback.py. The math only: a distillation
-teacher is loaded by train.py (labelsmooth.trained) and handed over.
+targets.py (target distributions q and input checks). No file I/O, no Lightning: a distillation
+teacher is loaded by cli/train.py (labelsmooth.run.trained) and handed over; the Lightning seam is
+labelsmooth.callbacks.SmoothingCallback.
 """
 
 from labelsmooth.smoothing.base import LossOutput, Smoothing
-from labelsmooth.smoothing.callback import SmoothingCallback
 from labelsmooth.smoothing.smoothings import (
     ConfidencePenalty,
     Distillation,
@@ -25,5 +25,4 @@ __all__ = [
     "LossOutput",
     "NoSmoothing",
     "Smoothing",
-    "SmoothingCallback",
 ]

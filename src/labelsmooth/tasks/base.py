@@ -18,8 +18,8 @@ from pytorch_lightning.utilities import GradClipAlgorithmType
 from torch import Tensor
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
-from labelsmooth.batching import world
 from labelsmooth.callbacks.media import log_table
+from labelsmooth.distributed import world
 from labelsmooth.metrics.calibration import calibration_report
 from labelsmooth.smoothing import Head, Smoothing
 
@@ -126,7 +126,7 @@ class TaskModule(pl.LightningModule):
         if self.smoothing is None:
             raise ValueError(
                 f"{type(self).__name__}: no smoothing attached; training needs callbacks.smoothing "
-                "(labelsmooth.smoothing.SmoothingCallback), e.g. smoothing=none for plain cross-entropy"
+                "(labelsmooth.callbacks.SmoothingCallback), e.g. smoothing=none for plain cross-entropy"
             )
 
     def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:

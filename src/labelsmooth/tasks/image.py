@@ -10,12 +10,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+from labelsmooth.atomic import write_compact_json
+from labelsmooth.data.module import SplitDataModule
 from labelsmooth.metrics.calibration import confidences_and_correct
-from labelsmooth.outputs import write_compact_json
+from labelsmooth.models.specs import MLPSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
-from labelsmooth.specs import MLPSpec, as_config, as_spec
 from labelsmooth.tasks.base import Decoded, TaskModule
-from labelsmooth.tasks.data import SplitDataModule
 
 
 class ImageDataModule(SplitDataModule):

@@ -9,16 +9,16 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from labelsmooth.atomic import write_compact_json
 from labelsmooth.data.conll import Sentence, write_predictions
+from labelsmooth.data.module import EncoderDataModule
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.conlleval import ner_scores, sentence_counts
-from labelsmooth.outputs import write_compact_json
-from labelsmooth.packing import encode
+from labelsmooth.models.packing import encode
+from labelsmooth.models.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
-from labelsmooth.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
-from labelsmooth.tasks.data import EncoderDataModule
 
 # Words per sentence in the eval item index (sentence · MAX_WORDS + word): far above any real sentence.
 MAX_WORDS = 1 << 20

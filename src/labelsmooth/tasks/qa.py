@@ -13,18 +13,18 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from labelsmooth.atomic import write_atomic, write_compact_json
+from labelsmooth.data.module import EncoderDataModule
 from labelsmooth.data.qa_features import prepare_features
 from labelsmooth.data.squad import QAExample
 from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.calibration import calibration_errors
 from labelsmooth.metrics.qa_postprocess import postprocess
 from labelsmooth.metrics.squad_v2 import question_scores, raw_scores, squad_v2_scores
-from labelsmooth.outputs import write_compact_json
-from labelsmooth.packing import encode
+from labelsmooth.models.packing import encode
+from labelsmooth.models.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
-from labelsmooth.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
-from labelsmooth.tasks.data import EncoderDataModule
 
 MODEL_INPUTS = (
     "input_ids",
@@ -213,7 +213,7 @@ class QAModule(TaskModule):
 
 
 def _write_json(value: Any, path: Path) -> None:
-    path.write_text(json.dumps(value, indent=1))
+    write_atomic(path, json.dumps(value, indent=1))
 
 
 def _complete_examples(

@@ -1,0 +1,244 @@
+"""`labelsmooth-claims run`: train a claim's sweep in batches of seeds, collect each batch, stop when decided.
+
+A batch is one `python run.py -m experiment=<recipe> <key>=<values> seed=<batch>` (any launcher: the
+overrides after `--` pass through, e.g. `hydra/launcher=joblib hydra.launcher.n_jobs=2`), preceded by the
+stages it needs (distillation teachers for those seeds). Jobs land in outputs/claims/<sweep>/jobs/<batch>/;
+after each batch they are collected into experiments/results/<sweep>.jsonl.gz. With --until-decided, batches
+continue until every row of the claims on that sweep has stopped: decided (both intervals exclude 0, or TOST
+decides), the minimum detectable effect is below half the published Δ (half the margin), the test set is too
+small for seeds to help (the seed-t interval decided, the bootstrap cannot: 1.96 test-set sd > |Δ|),
+--max-seeds, or --budget-minutes of wall time. Each run appends one line to experiments/results/runs.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from labelsmooth.analysis.claims_file import Claim, ClaimsFile, Sweep
+from labelsmooth.analysis.report import RUNLOG, Verdict, evaluate, label
+from labelsmooth.analysis.results_store import collect, load
+from labelsmooth.analysis.verdict_rows import Row
+from labelsmooth.run.provenance import project_root
+from labelsmooth.run.sweeps import read_jobs
+
+Launch = Callable[[list[str]], None]  # runs one `run.py` command line (its arguments)
+
+
+def launch_run_py(args: list[str]) -> None:
+    """Run the training entry (`run.py`'s) with ARGS from the checkout's root, where relative paths of the
+    config tree point; a failed sweep stops here with its command."""
+    command = [sys.executable, "-m", "labelsmooth.cli.train", *args]
+    print("+ " + shlex.join(command), flush=True)
+    if subprocess.run(command, cwd=project_root()).returncode != 0:
+        raise SystemExit(f"claims run: the sweep failed: {shlex.join(command)}")
+
+
+def needs_gap(cf: ClaimsFile, sweep: str) -> bool:
+    """Does a calibration claim use this sweep (so its results keep the confidence gap's columns)?"""
+    return any(c.calibration for c in cf.claims.values() if sweep in c.sweeps)
+
+
+def claim_metrics(cf: ClaimsFile, sweep: str) -> list[str]:
+    """Every metric a claim on this sweep reads (what its results file stores per job)."""
+    metrics: list[str] = []
+    for c in cf.claims.values():
+        if sweep in c.sweeps:
+            metrics += [c.metric] + ([c.baseline_metric] if c.baseline_metric else [])
+    return list(dict.fromkeys(metrics))
+
+
+def configurations(claims: list[Claim], sweep: Sweep) -> list[str]:
+    """The values of the sweep's key that these claims compare (baselines first)."""
+    values = [c.baseline.partition("=")[2] for c in claims]
+    values += [x.config.partition("=")[2] for c in claims for x in c.compare]
+    return list(dict.fromkeys(values))
+
+
+def stop_reason(v: Verdict, max_seeds: int) -> str | None:
+    """Why seeding this row may stop (None: go on)."""
+    row, claim = v.row, v.claim
+    if row.verdict in ("supports", "contradicts"):
+        return "decided"
+    if _test_set_bound(row, claim):
+        return "test set too small (its sampling noise alone keeps the bootstrap interval from deciding)"
+    target = claim.margin if claim.direction == "equivalent" else abs(row.published_delta or 0.0)
+    if target and not math.isnan(row.mde) and row.mde <= target / 2:
+        if claim.direction == "equivalent":
+            return "resolution reached (smallest provable margin below half the margin)"
+        return "no effect at this resolution (MDE below half the published Δ)"
+    if row.n_paired >= max_seeds:
+        return f"max seeds ({max_seeds}) reached"
+    return None
+
+
+def _test_set_bound(row: Row, claim: Claim) -> bool:
+    """Can more seeds not decide? When the seed-t interval has decided and only the bootstrap, which also
+    counts the test items, has not: its test-set part does not shrink with seeds, and when that part alone
+    spans 0 around Δ (reaches the margin, for TOST) only a larger test set would help."""
+    if math.isnan(row.sd_items) or math.isnan(row.ci_low):
+        return False
+    if claim.direction == "equivalent":
+        seed_t_decided = -claim.margin < row.ci_low and row.ci_high < claim.margin
+        return seed_t_decided and abs(row.delta) + 1.645 * row.sd_items >= claim.margin
+    seed_t_decided = row.ci_low > 0 or row.ci_high < 0
+    return seed_t_decided and abs(row.delta) < 1.96 * row.sd_items
+
+
+class SweepRunner:
+    """Runs the batches of one sweep for a set of claims and keeps its results file up to date."""
+
+    def __init__(
+        self,
+        cf: ClaimsFile,
+        sweep: Sweep,
+        claims: list[Claim],
+        outputs: Path,
+        results: Path,
+        extra: list[str],
+        launch: Launch = launch_run_py,
+    ) -> None:
+        self.cf, self.sweep, self.claims = cf, sweep, claims
+        self.root = outputs / sweep.name
+        self.results = results
+        self.file = results / f"{sweep.name}.jsonl.gz"
+        self.extra, self.launch = extra, launch
+        self.values = configurations(claims, sweep)
+
+    def collect(self) -> None:
+        if (self.root / "jobs").is_dir() and any((self.root / "jobs").glob("**/.hydra/overrides.yaml")):
+            metrics = claim_metrics(self.cf, self.sweep.name)
+            gap = needs_gap(self.cf, self.sweep.name)
+            collect([self.root / "jobs"], self.file, [self.sweep.key], metrics, gap)
+
+    def done_seeds(self) -> set[int]:
+        """Seeds at which every configuration these claims need is in the results file."""
+        have: dict[str, set[int]] = {}
+        for e in load(self.file):
+            for o in e["config"]:
+                have.setdefault(o.partition("=")[2], set()).add(e["seed"])
+        sets = [have.get(v, set()) for v in self.values]
+        return set.intersection(*sets) if sets else set()
+
+    def run_batch(self, seeds: list[int]) -> None:
+        seed_list = ",".join(map(str, seeds))
+        distill = [f"distill_dir={self.root / 'distill'}"] if self.sweep.before else []
+        for stage in self.sweep.before:
+            for override in stage.overrides:  # teachers this batch still needs, one configuration at a time
+                missing = [s for s in seeds if (override, s) not in self._finished(self.root / "distill")]
+                if missing:
+                    self.launch(
+                        [
+                            "-m",
+                            f"experiment={stage.recipe}",
+                            override,
+                            f"seed={','.join(map(str, missing))}",
+                            *distill,
+                            *self.extra,
+                        ]
+                    )
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        self.launch(
+            [
+                "-m",
+                f"experiment={self.sweep.recipe}",
+                *self.sweep.overrides,
+                f"{self.sweep.key}={','.join(self.values)}",
+                f"seed={seed_list}",
+                f"hydra.sweep.dir={self.root / 'jobs' / f'{stamp}_seeds{seeds[0]}-{seeds[-1]}'}",
+                *distill,
+                *self.extra,
+            ]
+        )
+        self.collect()
+
+    @staticmethod
+    def _finished(folder: Path) -> set[tuple[str, int]]:
+        if not folder.is_dir() or not any(folder.glob("**/.hydra/overrides.yaml")):
+            return set()
+        return {(o, j.seed) for j in read_jobs([folder], warn=lambda line: None) for o in j.overrides}
+
+
+def run(
+    cf: ClaimsFile,
+    claims: list[Claim],
+    outputs: Path,
+    results: Path,
+    extra: list[str],
+    seeds: list[int] | None,
+    until_decided: bool,
+    max_seeds: int,
+    batch: int | None,
+    budget_minutes: float | None,
+    launch: Launch = launch_run_py,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[dict]:
+    """Run every sweep of these claims; returns the run-log entries it appended."""
+    entries = []
+    for name in dict.fromkeys(s for c in claims for s in c.sweeps):
+        on_sweep = [c for c in claims if name in c.sweeps]
+        runner = SweepRunner(cf, cf.sweeps[name], on_sweep, outputs, results, extra, launch)
+        width = batch or _width(extra, len(runner.values))
+        start, batches, stop, ended = clock(), [], {}, ""
+        runner.collect()
+        target = seeds if seeds is not None else sorted({s for c in on_sweep for s in c.seeds})
+        todo = [s for s in target if s not in runner.done_seeds()]
+        while True:
+            if not todo:
+                if not until_decided:
+                    break
+                rows = [v for v in evaluate(cf, results, on_sweep) if v.sweep == name]
+                stop = {label(v.claim, v.row): r for v in rows if (r := stop_reason(v, max_seeds))}
+                if rows and len(stop) == len(rows):
+                    break
+                done = runner.done_seeds()
+                room = max_seeds - len(done)  # a batch never takes the sweep past --max-seeds
+                if room <= 0:
+                    ended = f"max seeds ({max_seeds}) reached"
+                    break
+                todo = [s for s in range(max(done, default=-1) + 1, 10**6) if s not in done][
+                    : min(width, room)
+                ]
+            last = batches[-1]["wall_s"] if batches else 0.0
+            if budget_minutes is not None and clock() - start + last > 60 * budget_minutes:
+                ended = f"budget ({budget_minutes:g} min) reached"
+                break
+            before = len(runner.done_seeds())
+            now, chunk, todo = clock(), todo[:width], todo[width:]
+            runner.run_batch(chunk)
+            batches.append({"seeds": chunk, "wall_s": round(clock() - now, 1)})
+            if len(runner.done_seeds()) == before:
+                ended = "no progress (the batch finished no seed)"
+                break
+        rows = [v for v in evaluate(cf, results, on_sweep) if v.sweep == name]
+        default = ended or ("max seeds or budget" if until_decided else "fixed seeds")
+        entry = {
+            "sweep": name,
+            "claims": [c.id for c in on_sweep],
+            "command": shlex.join(["labelsmooth-claims", *sys.argv[1:]]),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_s": round(clock() - start, 1),
+            "batches": batches,
+            "until_decided": until_decided,
+            "max_seeds": max_seeds,
+            "stop": {label(v.claim, v.row): stop.get(label(v.claim, v.row)) or default for v in rows},
+            "n_seeds": {label(v.claim, v.row): v.row.n_paired for v in rows},
+        }
+        results.mkdir(parents=True, exist_ok=True)
+        with open(results / RUNLOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        entries.append(entry)
+    return entries
+
+
+def _width(extra: list[str], n_configs: int) -> int:
+    """Seeds per batch: enough jobs to fill the launcher (hydra.launcher.n_jobs), at least one seed."""
+    jobs = next((int(o.split("=", 1)[1]) for o in extra if o.startswith("hydra.launcher.n_jobs=")), 1)
+    return max(1, jobs // max(1, n_configs))

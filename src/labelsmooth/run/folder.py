@@ -1,0 +1,183 @@
+"""One run per folder: a lock, no new run over another's result, a resume that first invalidates the old
+result and refuses settings that changed since its checkpoint.
+
+A run folder is the lab's unit of truth: `metrics.json` says the run finished, and predict, export, a KD
+teacher and the verdicts take its checkpoints on that word. So
+- a run holds a lock on its folder while it runs (rank 0; the lock dies with the process, also SIGKILL),
+  and a second run into it stops with one line naming the holder;
+- a new run (not a resume) into a folder holding a result (metrics.json) or an unfinished run
+  (checkpoints/last.ckpt) stops with one line, or with `rerun=true` first moves that content aside into
+  `superseded/<time>/` (its `.hydra/` renamed `hydra/`, so sweep readers no longer count it as a job);
+- in a multirun each job marks its folder with its overrides (`mark_job_folder`): two jobs that map to one
+  folder stop with one line instead of overwriting each other;
+- a resume deletes the old metrics.json before it writes any checkpoint, so a folder never shows one
+  run's metrics beside another's weights; metrics.json records its checkpoint's SHA-256 (run/metrics_file.py);
+- a resume compares the settings saved in its checkpoint with its own: any change that alters the result
+  stops with one line listing the keys, unless `resume_changed=true`. `trainer.max_epochs` may grow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from hydra.core.hydra_config import HydraConfig
+
+from labelsmooth.atomic import create_whole, write_atomic
+from labelsmooth.run.checkpoints import load_weights_only
+from labelsmooth.run.metrics_file import ERROR, METRICS
+from labelsmooth.run.neutral import neutral_key
+
+log = logging.getLogger(__name__)
+
+LOCK, OWNER = ".run.lock", ".run.owner"
+LAST = Path("checkpoints") / "last.ckpt"
+SUPERSEDED = "superseded"
+GROWS = "trainer.max_epochs"
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s lock for this process, or stop with one line naming the run that holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / LOCK))
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        holder = (folder / OWNER).read_text(encoding="utf-8").strip() if (folder / OWNER).is_file() else "?"
+        raise ValueError(
+            f"run folder {folder}: another run is using it ({holder}); wait for it, or choose another folder"
+        ) from None
+    try:
+        since = time.strftime("%Y-%m-%d %H:%M:%S")
+        write_atomic(
+            folder / OWNER,
+            f"pid {os.getpid()} on {socket.gethostname()} since {since}: {' '.join(sys.argv)}\n",
+        )
+        yield
+    finally:
+        (folder / OWNER).unlink(missing_ok=True)
+        lock.release()
+
+
+def prepare_folder(folder: Path, resuming: bool, rerun: bool) -> None:
+    """Check what `folder` holds before a run writes into it (see the module docstring)."""
+    result, unfinished = folder / METRICS, folder / LAST
+    if resuming:
+        if result.is_file():
+            result.unlink()
+            log.info("resume: %s removed; the resumed run writes its own when it finishes", result)
+        return
+    if not (result.is_file() or unfinished.is_file()):
+        return
+    held = (
+        "a finished result (metrics.json)"
+        if result.is_file()
+        else "an unfinished run (checkpoints/last.ckpt)"
+    )
+    if not rerun:
+        hint = "" if result.is_file() else "resume it with ckpt_path=last, or "
+        raise ValueError(
+            f"run folder {folder}: holds {held}; {hint}start over there with rerun=true (moves it into "
+            f"{SUPERSEDED}/), or choose another folder"
+        )
+    move_aside(folder)
+
+
+JOB_MARK = ".job_overrides"
+
+
+def mark_job_folder() -> None:
+    """One folder per job of a multirun. A `hydra.sweep.subdir` that leaves out a swept key (a recipe's
+    `${smoothing}_seed${seed}` plus `x=a,b` on the command line) sends two jobs to one folder, where the
+    second overwrites the first's results; the second job stops here instead, naming both. A rerun or a
+    requeue of the same job (the same overrides) may use its folder again."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode.name != "MULTIRUN":
+        return
+    hydra = HydraConfig.get()
+    mine = "\n".join(hydra.overrides.task)
+    mark = Path(hydra.runtime.output_dir) / JOB_MARK
+    if create_whole(mark, mine):  # of two jobs (or SLURM tasks) at once, one creates it, complete
+        return
+    theirs = mark.read_text(encoding="utf-8")
+    if theirs == mine:
+        (mark.parent / ERROR).unlink(missing_ok=True)  # a rerun: its earlier failure is no longer the state
+    else:
+        raise ValueError(
+            f"hydra.sweep.subdir: jobs [{' '.join(theirs.split())}] and [{' '.join(mine.split())}] map to "
+            f"one folder, {mark.parent}; name every swept key in hydra.sweep.subdir (or use its default)"
+        )
+
+
+def move_aside(folder: Path) -> Path:
+    """Move what `folder` holds (but the current job's `.hydra/`, the lock and earlier superseded runs) into
+    `folder/superseded/<time>/`."""
+    target = folder / SUPERSEDED / time.strftime("%Y-%m-%d_%H-%M-%S")
+    target.mkdir(parents=True)
+    for entry in folder.iterdir():
+        if entry.name not in (SUPERSEDED, ".hydra", LOCK, OWNER):
+            shutil.move(str(entry), target / entry.name)
+    if (folder / ".hydra").is_dir():  # the old run's config, kept under a name sweep readers do not match
+        shutil.copytree(folder / ".hydra", target / "hydra")
+    log.warning("rerun: the earlier content of %s moved to %s", folder, target)
+    return target
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a.b': value} of nested mappings; lists are values."""
+    if not isinstance(node, Mapping):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def changed_settings(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """`key (old → new)` for every setting that differs and alters the result; max_epochs may only grow."""
+    old, new = flatten(saved), flatten(now)
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if neutral_key(key) or old.get(key) == new.get(key):
+            continue
+        grows = key == GROWS and all(isinstance(d.get(key), int) for d in (old, new))
+        if grows and new[key] > old[key]:
+            continue
+        changes.append(f"{key} ({old.get(key, '(unset)')} → {new.get(key, '(unset)')})")
+    return changes
+
+
+def saved_settings(ckpt_path: Path, key: str) -> dict[str, Any] | None:
+    """The run config ExactResume saved in a checkpoint (None for a checkpoint without one)."""
+    ckpt = load_weights_only(ckpt_path, key)
+    for name, state in (ckpt.get("callbacks") or {}).items():
+        if str(name).startswith("ExactResume") and isinstance(state, Mapping):
+            return state.get("config")
+    return None
+
+
+def check_resume_settings(ckpt_path: Path, now: Mapping[str, Any], key: str, allowed: bool) -> None:
+    """Stop with one line if the resumed run's settings differ from the checkpoint's (unless `allowed`)."""
+    saved = saved_settings(ckpt_path, key)
+    if saved is None:
+        log.warning("%s: %s holds no run settings to compare with; resuming as configured", key, ckpt_path)
+        return
+    changes = changed_settings(saved, now)
+    if not changes:
+        return
+    if allowed:
+        log.warning("%s: resuming with changed settings (resume_changed=true): %s", key, "; ".join(changes))
+        return
+    raise ValueError(
+        f"{key}: the settings differ from those {ckpt_path} was trained with: {'; '.join(changes)}. "
+        "Resume with them on purpose with resume_changed=true"
+    )
