@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -142,3 +143,22 @@ def test_a_signal_during_data_preparation_stops_the_job_within_seconds(tmp_path)
             "eng.testb",
             "params.json",
         }
+
+
+def test_a_sigterm_during_the_final_test_of_a_two_rank_run_exits_143_within_seconds(tmp_path):
+    """Lightning puts its own SIGTERM handler back for trainer.test, and it broadcasts from inside the
+    handler: a signal that lands while the ranks gather evaluation outputs deadlocked. The job's handler
+    is back for the final validate and test too: rank 0 stops at once and passes the signal to rank 1."""
+    run, stamp = tmp_path / "run", tmp_path / "signalled"
+    args = [*TASKS["ner"], *COMMON, "trainer=ddp_sim", f"hydra.run.dir={run}"]
+    drill = ["+callbacks.drill._target_=drills.SigtermInTest", f"+callbacks.drill.stamp={stamp}"]
+    proc = start_entry([*args, *drill], tmp_path, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the hang this test is about: its ranks go with it
+        out, _ = proc.communicate()
+    ended = time.time()
+    assert proc.returncode == 143, out[-3000:]
+    assert ended - float(stamp.read_text()) < 10, "the stop waited (or hung) in the final test"
+    assert not (run / "metrics.json").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytorch_lightning as pl
 
@@ -31,3 +32,32 @@ class SigkillAtStep(pl.Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SigtermAtBatch(pl.Callback):
+    """SIGTERM after the `batch`-th training micro-batch of the run (counted from 1 over all epochs): with
+    gradient accumulation, a point inside an accumulation window, where no optimiser step has ended."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch, self.seen = batch, 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        self.seen += 1
+        if self.seen == self.batch and trainer.is_global_zero:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class SigtermInTest(pl.Callback):
+    """SIGTERM to rank 0 at the end of the final test (after training), once the other ranks wait in the
+    gathering of the test outputs (a second's head start), its time written to `stamp`: the drill of a
+    preemption while the ranks of a job are inside an evaluation collective."""
+
+    def __init__(self, stamp: str) -> None:
+        self.stamp = stamp
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        if trainer.is_global_zero:
+            time.sleep(1.0)
+            with open(self.stamp, "w") as f:
+                f.write(repr(time.time()))
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -45,6 +45,11 @@ SUPERSEDED = "superseded"
 GROWS = "trainer.max_epochs"
 
 
+class FolderRefused(ValueError):
+    """A run may not use this folder (busy, or holding another run's result): nothing of it is the
+    refused run's, so the refused run writes nothing there (no error.txt: hydra_callbacks.FailureReport)."""
+
+
 @contextmanager
 def locked(folder: Path) -> Iterator[None]:
     """Hold `folder`'s lock for this process, or stop with one line naming the run that holds it."""
@@ -54,7 +59,7 @@ def locked(folder: Path) -> Iterator[None]:
         lock.acquire(blocking=False)
     except Timeout:
         holder = (folder / OWNER).read_text(encoding="utf-8").strip() if (folder / OWNER).is_file() else "?"
-        raise ValueError(
+        raise FolderRefused(
             f"run folder {folder}: another run is using it ({holder}); wait for it, or choose another folder"
         ) from None
     try:
@@ -86,7 +91,7 @@ def prepare_folder(folder: Path, resuming: bool, rerun: bool) -> None:
     )
     if not rerun:
         hint = "" if result.is_file() else "resume it with ckpt_path=last, or "
-        raise ValueError(
+        raise FolderRefused(
             f"run folder {folder}: holds {held}; {hint}start over there with rerun=true (moves it into "
             f"{SUPERSEDED}/), or choose another folder"
         )

@@ -30,7 +30,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from labelsmooth.atomic import write_atomic
-from labelsmooth.run.folder import prepare_folder
+from labelsmooth.run.folder import FolderRefused, locked, prepare_folder
 from labelsmooth.run.metrics_file import ERROR, METRICS
 from labelsmooth.run.sweeps import Job, by_configuration, configuration_names, read_jobs, shared_overrides
 
@@ -137,13 +137,35 @@ class RunFolderCheck(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if int(os.environ.get("LOCAL_RANK") or 0) > 0:  # a DDP rank in its job's folder (see above)
             return
-        if config.get("ckpt_path") is not None and config.get("train"):
-            return
+        folder = Path(str(config.hydra.run.dir))
+        if not folder.is_dir():
+            return  # a new folder: nothing to refuse, nothing to move
+        resuming = config.get("ckpt_path") is not None and bool(config.get("train"))
+        rerun = bool(config.get("rerun"))
         try:
-            prepare_folder(Path(str(config.hydra.run.dir)), resuming=False, rerun=bool(config.get("rerun")))
+            # Under the folder's lock: a live run is refused before anything of it is looked at or moved.
+            with locked(folder):
+                if rerun and not resuming:
+                    _refuse_a_checkpoint_inside(config, folder)
+                if not resuming:
+                    prepare_folder(folder, resuming=False, rerun=rerun)
         except ValueError as err:
             print(err, file=sys.stderr)
             raise SystemExit(1) from None
+
+
+def _refuse_a_checkpoint_inside(config: DictConfig, folder: Path) -> None:
+    """`rerun=true` moves the folder's content aside: a `ckpt_path` inside it would be moved before it is
+    read (`train=false ckpt_path=<run>/checkpoints/best.ckpt rerun=true`)."""
+    ckpt = config.get("ckpt_path")
+    if ckpt is None or str(ckpt) == "last":
+        return
+    path = Path(str(ckpt)).expanduser().resolve()
+    if path.is_relative_to(folder.resolve()):
+        raise FolderRefused(
+            f"rerun=true: ckpt_path={ckpt} lies inside the run folder {folder}, whose content rerun=true "
+            "moves into superseded/ first; evaluate it into another folder (hydra.run.dir=…)"
+        )
 
 
 class FailureReport(Callback):
@@ -156,6 +178,9 @@ class FailureReport(Callback):
         if job_return.status != JobStatus.FAILED:
             return
         error = job_return._return_value  # the exception (return_value would re-raise it)
+        if isinstance(error, FolderRefused):  # the folder is another run's: leave its files as they are
+            log.error("job refused: %s", _first_line(error))
+            return
         # Logged while the job's logging is still set up, so it lands in this job's own log file.
         log.error("job failed: %s", _first_line(error), exc_info=error)
         details = "".join(traceback.format_exception(error))

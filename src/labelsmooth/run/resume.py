@@ -3,7 +3,8 @@
 last.ckpt (model, optimiser, scheduler, loop position, RNG streams, the data loader's position) is saved
 - at the end of every training epoch, after its validation (so the best-checkpoint state is in it);
 - every `every_n_steps` optimiser steps and every `every_n_minutes` of training (at a step's end), so a
-  crash, an OOM kill, a lost node or SIGKILL loses at most that much;
+  crash, an OOM kill, a lost node or SIGKILL loses at most that much. With gradient accumulation a step
+  ends after its last micro-batch: never inside a window, whose partial gradients no checkpoint holds;
 - on a stop request (SIGTERM, Ctrl-C, the time-limit signal; see labelsmooth.run.signals), at the next step's
   end (or the epoch's end), then the job stops (exit 128 + signal; a time limit is handed on to submitit,
   which requeues).
@@ -32,6 +33,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+from pytorch_lightning.trainer.states import TrainerFn
 
 from labelsmooth.atomic import atomic_file
 from labelsmooth.distributed import world
@@ -63,6 +66,13 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def step_ended(trainer: pl.Trainer, batch_idx: int) -> bool:
+    """Did an optimiser step just finish with batch `batch_idx`? Lightning steps after every
+    `accumulate_grad_batches`-th batch of an epoch and after its last one."""
+    accumulate = trainer.accumulate_grad_batches
+    return (batch_idx + 1) % accumulate == 0 or batch_idx + 1 >= trainer.num_training_batches
 
 
 class ExactResume(Checkpoint):
@@ -147,6 +157,21 @@ class ExactResume(Checkpoint):
         STOP.deferred = True
         self._saved_at = time.monotonic()
 
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:
+            self._eval_stops(trainer)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._eval_stops(trainer)
+
+    def _eval_stops(self, trainer: pl.Trainer) -> None:
+        """The final validate / test: Lightning put its SIGTERM handler back for them, which broadcasts from
+        inside the handler (a deadlock when the signal lands in an evaluation collective). Ours again, not
+        deferred: a stop is immediate, and rank 0 passes it to the ranks it started, so none hangs."""
+        STOP.reinstall()
+        launcher = trainer.strategy.launcher
+        STOP.forward = launcher.kill if isinstance(launcher, _SubprocessScriptLauncher) else None
+
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
@@ -161,6 +186,11 @@ class ExactResume(Checkpoint):
     ) -> None:
         if batch_idx + 1 >= trainer.num_training_batches:
             return  # the epoch's last step: on_train_epoch_end saves, after this epoch's validation
+        if not step_ended(trainer, batch_idx):
+            # Inside a gradient-accumulation window `.grad` holds part of a step, which no checkpoint
+            # keeps: a save here would resume with fewer micro-batches summed. Saves and stops wait for the
+            # window's optimiser step (the same batch on every rank, so the collective below lines up).
+            return
         stop, due = self._agree(trainer, pl_module)
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
             due = True

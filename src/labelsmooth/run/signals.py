@@ -45,11 +45,13 @@ class StopRequests:
         self.deferred = False
         self._stopping = False
         self._previous: dict[int, Any] = {}
+        # Where a stop is passed on at once (rank 0 of a DDP job whose ranks it started: to them).
+        self.forward: Callable[[int], None] | None = None
 
     @contextmanager
     def installed(self) -> Iterator[StopRequests]:
         """Our handler for every stop signal during the job; the previous handlers afterwards."""
-        self.signum, self.deferred, self._stopping = None, False, False
+        self.signum, self.deferred, self._stopping, self.forward = None, False, False, None
         self._previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._note)
@@ -73,6 +75,8 @@ class StopRequests:
             self.signum = signum
             log.warning("received %s", signal.Signals(signum).name)
         if not self.deferred:  # nothing to save: stop now (a time limit still goes to submitit to requeue)
+            if self.forward is not None:  # every rank stops, none is left waiting in a collective
+                self.forward(signum)
             self.stop(rank_zero_only.rank == 0)
 
     def raise_if_requested(self) -> None:

@@ -1,0 +1,79 @@
+"""A run refused from a folder (busy, or holding another run's result) writes nothing there; `rerun=true`
+moves a folder's content aside only under its lock, and never a checkpoint the run is about to read."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from conftest import run_entry
+from filelock import FileLock
+
+pytestmark = pytest.mark.slow  # run.py in subprocesses
+
+NER = ["task=ner", "model=tiny", "data.n_train=48", "data.n_val=16", "data.n_test=16", "logger=none"]
+ONE = ["trainer.max_epochs=1"]
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished run, copied fresh for each test that needs one."""
+    folder = tmp_path_factory.mktemp("finished") / "run"
+    run_entry([*NER, *ONE, f"hydra.run.dir={folder}"], cwd=folder.parent)
+    return folder
+
+
+def _copy(finished, to):
+    import shutil
+
+    shutil.copytree(finished, to)
+    return to
+
+
+def test_rerun_into_a_live_folder_is_refused_naming_the_holder_and_moves_nothing(tmp_path, finished):
+    folder = _copy(finished, tmp_path / "run")
+    (folder / "metrics.json").unlink()  # as a run still training: last.ckpt, no result yet
+    before = _files(folder)
+    with FileLock(str(folder / ".run.lock")):
+        (folder / ".run.owner").write_text(f"pid 4242 on {socket.gethostname()} since then: run.py …\n")
+        proc = run_entry([*NER, *ONE, "rerun=true", f"hydra.run.dir={folder}"], cwd=tmp_path, check=False)
+        holder = (folder / ".run.owner").read_bytes()
+    assert proc.returncode != 0
+    assert f"run folder {folder}: another run is using it (pid 4242 on" in proc.stderr
+    after = _files(folder)
+    assert after.pop(".run.owner") == holder and after == before  # not a file moved, not .hydra rewritten
+    assert not (folder / "superseded").exists()
+
+
+def test_a_busy_folder_refuses_a_resume_before_hydra_writes_into_it(tmp_path, finished):
+    folder = _copy(finished, tmp_path / "run")
+    before = _files(folder)
+    with FileLock(str(folder / ".run.lock")):
+        proc = run_entry([*NER, *ONE, "ckpt_path=last", f"hydra.run.dir={folder}"], cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "another run is using it" in proc.stderr
+    assert _files(folder) == before
+
+
+def test_rerun_never_moves_away_the_checkpoint_it_is_asked_to_evaluate(tmp_path, finished):
+    folder = _copy(finished, tmp_path / "run")
+    before = _files(folder)
+    best = folder / "checkpoints" / "best.ckpt"
+    args = [*NER, "train=false", f"ckpt_path={best}", "rerun=true", f"hydra.run.dir={folder}"]
+    proc = run_entry(args, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"rerun=true: ckpt_path={best} lies inside the run folder {folder}" in proc.stderr
+    assert _files(folder) == before
+
+
+def test_a_multirun_job_refused_from_a_finished_folder_leaves_no_error_file_there(tmp_path, finished):
+    sweep = tmp_path / "sweep"
+    _copy(finished, sweep / "0")
+    metrics = (sweep / "0" / "metrics.json").read_bytes()
+    proc = run_entry(["-m", *NER, *ONE, "seed=3", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "holds a finished result (metrics.json)" in proc.stdout + proc.stderr
+    assert (sweep / "0" / "metrics.json").read_bytes() == metrics
+    assert not (sweep / "0" / "error.txt").exists()
