@@ -34,9 +34,16 @@ from labelsmooth.config.checks import (
     resolve_ckpt_path,
 )
 from labelsmooth.distributed import hydra_single_run_argv, job_environment
-from labelsmooth.run.folder import check_resume_settings, locked, mark_job_folder, prepare_folder
+from labelsmooth.run.folder import (
+    Resume,
+    check_resume,
+    locked,
+    mark_job_folder,
+    placed_keys,
+    prepare_folder,
+)
 from labelsmooth.run.metrics_file import write_metrics
-from labelsmooth.run.provenance import provenance
+from labelsmooth.run.provenance import checkout_root, git_state, provenance
 from labelsmooth.run.resume import ExactResume
 from labelsmooth.run.signals import STOP, Stopped
 from labelsmooth.run.trained import check_teacher, load_teacher
@@ -90,18 +97,36 @@ def _train(cfg: DictConfig) -> float:
     folder = Path(str(cfg.paths.output_dir))
     ckpt_path = resolve_ckpt_path(cfg)  # check_config has read it: a checkpoint of this task
     resuming = bool(ckpt_path) and bool(cfg.train)
-    settings = OmegaConf.to_container(cfg, resolve=False)
-    if resuming:
-        check_resume_settings(Path(ckpt_path), settings, f"ckpt_path={cfg.ckpt_path}", cfg.resume_changed)
+    # Resolved: `${oc.env:…}` and other interpolations compare by what they mean, not how they are spelt.
+    settings = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # plain data in last.ckpt
+    resume = None
+    if resuming:  # checked before the folder is touched: a refused resume leaves the result in place
+        placed = placed_keys(OmegaConf.to_container(cfg, resolve=False))
+        key = f"ckpt_path={cfg.ckpt_path}"
+        resume = check_resume(Path(ckpt_path), folder, settings, placed, key, cfg.resume_changed)
+    history = run_history(resume, git_state(checkout_root())[0])
     # The lock and the folder's files are rank 0's: the other ranks of a job run in the folder it claimed.
     if rank_zero_only.rank == 0:
         with locked(folder):
             prepare_folder(folder, resuming, cfg.rerun)
-            return _run(cfg, ckpt_path, settings)
-    return _run(cfg, ckpt_path, settings)
+            return _run(cfg, ckpt_path, settings, history)
+    return _run(cfg, ckpt_path, settings, history)
 
 
-def _run(cfg: DictConfig, ckpt_path: str | None, settings: dict) -> float:
+def run_history(resume: Resume | None, commit: str | None) -> dict[str, list]:
+    """The commits a run trained on (each allocation's, in order) and its resumes, carried in last.ckpt and
+    reported in metrics.json. A resume on another commit than the run's last says so."""
+    if resume is None:
+        return {"commits": [commit], "resumed_from": []}
+    commits = list(resume.history.get("commits") or [])
+    if commits and commits[-1] != commit:
+        log.warning("resume: the run trained on commit %s so far; it goes on at %s", commits[-1], commit)
+    if not commits or commits[-1] != commit:
+        commits.append(commit)
+    return {"commits": commits, "resumed_from": [*resume.history.get("resumed_from", []), resume.as_record()]}
+
+
+def _run(cfg: DictConfig, ckpt_path: str | None, settings: dict, history: dict[str, list]) -> float:
     pl.seed_everything(cfg.seed, workers=True)
     callbacks = _instantiate_group(cfg.get("callbacks"))
     module_cls = get_class(cfg.task.module._target_)
@@ -112,7 +137,7 @@ def _run(cfg: DictConfig, ckpt_path: str | None, settings: dict) -> float:
             if callback.smoothing.teacher is not None:
                 teachers.append((callback.smoothing, check_teacher(callback.smoothing.teacher, module_cls)))
         if isinstance(callback, ExactResume):
-            callback.config = settings
+            callback.config, callback.history = settings, history
     if ckpt_path:
         log.info("%s from %s", "resuming" if cfg.train else "evaluating", ckpt_path)
     trainer = _trainer(cfg, callbacks)
@@ -154,6 +179,7 @@ def _run(cfg: DictConfig, ckpt_path: str | None, settings: dict) -> float:
     if trainer.is_global_zero:
         run = provenance(str(trainer.strategy.root_device))
         run |= {"seed": cfg.seed, "world_size": trainer.world_size, "limited": _limited(trainer)}
+        run |= history if cfg.train else {}
         digest = sha256_of(best) if best else ""
         checkpoint = {"best_checkpoint": best or "", "best_checkpoint_sha256": digest}
         path = write_metrics(cfg.paths.output_dir, metrics | checkpoint, run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,6 +49,8 @@ _DUMMY = {
     "pointer": (torch.zeros(1, 4), torch.zeros(1, dtype=torch.long), torch.ones(1, 4, dtype=torch.bool)),
     "tags": (torch.zeros(1, 2, 3), torch.zeros(1, 2, dtype=torch.long), None),
 }
+
+log = logging.getLogger(__name__)
 
 
 def check_keys(cfg: DictConfig) -> None:
@@ -149,7 +152,14 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) == 0:
             return None
         own_last = _own_last(cfg)
-        return str(own_last) if own_last.is_file() else None
+        if own_last.is_file():
+            return str(own_last)
+        log.warning(
+            "SLURM restart %s: no %s (the earlier allocation saved none): the job starts from the beginning",
+            os.environ["SLURM_RESTART_COUNT"],
+            own_last,
+        )
+        return None
     path = _own_last(cfg) if str(value) == "last" else Path(str(value)).expanduser()
     if not path.is_file():
         raise ValueError(f"ckpt_path={value}: no checkpoint file at {path}")

@@ -89,8 +89,10 @@ class ExactResume(Checkpoint):
         self.dirpath = Path(dirpath)
         self.every_n_steps = every_n_steps
         self.every_n_minutes = every_n_minutes
-        # The resolved run config (set by train.py): saved with each checkpoint, compared on a resume.
+        # The resolved run config (set by cli/train.py): saved with each checkpoint, compared on a resume.
         self.config: dict[str, Any] | None = None
+        # The run's history (set by cli/train.py): the commits it trained on, its resumes; metrics.json's.
+        self.history: dict[str, list] = {}
         self._restored: dict[str, Any] | None = None
         self._loader_states: list[dict] = []
         self._stop_next = False
@@ -118,7 +120,13 @@ class ExactResume(Checkpoint):
             for old in out.parent.glob(f"rank{rank}_step*.pt"):  # only the newest full checkpoint uses them
                 if old != out:
                     old.unlink()
-        return {"rng": state, "world_size": size, "step": step, "config": self.config}
+        return {
+            "rng": state,
+            "world_size": size,
+            "step": step,
+            "config": self.config,
+            "history": self.history,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         rank, size = world()
