@@ -4,9 +4,11 @@ moves a folder's content aside only under its lock, and never a checkpoint the r
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
-from conftest import run_entry
+from conftest import ROOT, entry_env, run_entry
 from filelock import FileLock
 
 pytestmark = pytest.mark.slow  # run.py in subprocesses
@@ -77,3 +79,38 @@ def test_a_multirun_job_refused_from_a_finished_folder_leaves_no_error_file_ther
     assert proc.returncode != 0 and "holds a finished result (metrics.json)" in proc.stdout + proc.stderr
     assert (sweep / "0" / "metrics.json").read_bytes() == metrics
     assert not (sweep / "0" / "error.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        (f"hydra.run.dir={ROOT / 'src' / 'labelsmooth' / 'x'}", "hydra.run.dir"),
+        (f"hydra.run.dir={ROOT}", "hydra.run.dir"),
+        (f"hydra.sweep.dir={ROOT}", "hydra.sweep.dir"),
+    ],
+)
+def test_a_run_folder_inside_the_package_or_at_the_checkouts_root_is_refused(tmp_path, override, key):
+    multirun = ["-m"] if key == "hydra.sweep.dir" else []
+    proc = run_entry([*multirun, *NER, "debug=fast", override], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"{override}: a run folder inside the project's own code or at the checkout's root" in proc.stderr
+    assert not (ROOT / "src" / "labelsmooth" / "x").exists() and not (ROOT / ".hydra").exists()
+
+
+def test_a_control_character_in_a_launcher_value_stops_before_any_script_is_written(tmp_path):
+    """A newline in a value submitit writes into the sbatch script would run the rest as a shell line on the
+    node (and drop the #SBATCH lines after it); Hydra's parser refuses it typed, not through `${oc.env:…}`."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=slurm", "hydra.launcher.partition=${oc.env:PART}", *NER, "debug=fast"]
+    env = entry_env() | {"PART": "lab\necho pwned"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "hydra.launcher.partition='lab\\necho pwned': holds a control character" in proc.stderr
+    assert not sweep.exists()

@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from labelsmooth.atomic import sha256_of
 from labelsmooth.callbacks import SmoothingCallback
 from labelsmooth.models.specs import MLPSpec
 from labelsmooth.smoothing import (
@@ -124,7 +125,8 @@ def save_teacher(module_cls: type, tmp_path, name: str) -> str:
     trainer = fit(teacher, [], tmp_path / name, steps=3)
     path = tmp_path / name / "checkpoints" / "best.ckpt"
     trainer.save_checkpoint(path)
-    (tmp_path / name / "metrics.json").write_text(json.dumps({"val/acc": 0.5}))
+    scored = {"val/acc": 0.5, "best_checkpoint": str(path), "best_checkpoint_sha256": sha256_of(path)}
+    (tmp_path / name / "metrics.json").write_text(json.dumps(scored))
     return str(path)
 
 

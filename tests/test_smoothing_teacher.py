@@ -3,6 +3,7 @@ task), loaded frozen by train.py (labelsmooth.run.trained) and handed to the Dis
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -128,14 +129,24 @@ def test_only_a_frozen_teacher_is_accepted(tmp_path):
         kd.teacher_logits(next(iter(loader())))
 
 
-def test_run_directory_falls_back_to_last_ckpt(tmp_path):
-    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
-    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    torch.save({"task_name": "toy", "state_dict": {}}, last)
-    (tmp_path / "run" / "metrics.json").write_text("{}")
-    assert check_teacher(str(tmp_path / "run"), ToyModule).path == last
-    with pytest.raises(ValueError, match="has no checkpoints/best.ckpt or last.ckpt"):
-        check_teacher(str(tmp_path), ToyModule)
+def test_a_run_directory_resolves_to_its_scored_checkpoint_only(tmp_path):
+    """No fallback: the checkpoint metrics.json was computed from, with its SHA-256, or a refusal."""
+    ckpt = Path(save_teacher(ToyModule, tmp_path, "run"))
+    run, last, metrics = tmp_path / "run", ckpt.parent / "last.ckpt", tmp_path / "run" / "metrics.json"
+    shutil.copy(ckpt, last)
+    assert check_teacher(str(run), ToyModule).path == ckpt
+    with pytest.raises(
+        ValueError, match=r"last.ckpt is not the checkpoint .* was computed from \(best.ckpt\)"
+    ):
+        check_teacher(str(last), ToyModule)
+    scored = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps({k: v for k, v in scored.items() if k != "best_checkpoint_sha256"}))
+    with pytest.raises(ValueError, match="names no scored checkpoint with its SHA-256"):
+        check_teacher(str(run), ToyModule)
+    metrics.write_text(json.dumps(scored))
+    ckpt.unlink()  # a deleted best.ckpt: no falling back to last.ckpt
+    with pytest.raises(ValueError, match=r"best.ckpt, the checkpoint .* was computed from, is missing"):
+        check_teacher(str(run), ToyModule)
 
 
 def test_a_teacher_of_another_task_is_refused(tmp_path):

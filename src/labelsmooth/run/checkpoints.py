@@ -34,7 +34,6 @@ from torch import nn
 from labelsmooth.atomic import atomic_file, sha256_of
 from labelsmooth.run.metrics_file import METRICS, finished_run
 
-CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")  # what a run directory resolves to, in this order
 CONFIG = Path(".hydra") / "config.yaml"  # a run's resolved config, beside its checkpoints/
 
 
@@ -66,38 +65,47 @@ def resolve_checkpoint(path_or_run_dir: Any, key: str) -> tuple[Path, Path | Non
     """The checkpoint file and its run directory (None if it lives outside one).
 
     A run directory must be finished (its metrics.json; `finished_run` raises otherwise) and resolves to
-    checkpoints/best.ckpt, else last.ckpt; a file inside a run's checkpoints/ also needs that run finished,
-    and the best checkpoint must be the one its metrics.json describes (`belongs_to_result`).
+    the checkpoint its metrics.json was computed from (`scored_checkpoint`); a file inside a run's
+    checkpoints/ must be that one. A checkpoint outside any run folder is taken as it is.
     """
     if path_or_run_dir is None or not str(path_or_run_dir).strip():
         raise ValueError(f"{key}: required (a .ckpt file or a run directory); got none")
     path = Path(str(path_or_run_dir)).expanduser()
     if path.is_file():
         run = run_dir_of(path)
-        if run is not None:  # <run>/checkpoints/x.ckpt: the run must have finished
-            belongs_to_result(path, finished_run(run, key), key)
+        if run is not None:  # <run>/checkpoints/x.ckpt: the run's scored checkpoint, nothing else
+            scored = scored_checkpoint(finished_run(run, key), key)
+            if scored.name != path.name:
+                raise ValueError(
+                    f"{key}: {path} is not the checkpoint {run / METRICS} was computed from ({scored.name}); "
+                    "pass the run folder, or evaluate this one first with train=false ckpt_path=…"
+                )
         return path, run
     if not path.is_dir():
         raise ValueError(f"{key}: no checkpoint or run directory at {path}")
-    for name in CHECKPOINT_NAMES:
-        if (path / "checkpoints" / name).is_file():
-            belongs_to_result(path / "checkpoints" / name, finished_run(path, key), key)
-            return path / "checkpoints" / name, path
-    raise ValueError(f"{key}: run directory {path} has no checkpoints/best.ckpt or last.ckpt")
+    return scored_checkpoint(finished_run(path, key), key), path
 
 
-def belongs_to_result(ckpt: Path, run: Path, key: str) -> None:
-    """The run's best checkpoint is the file its metrics.json was computed from (the SHA-256 recorded
-    there): a later run into the folder, killed midway, may have replaced it."""
+def scored_checkpoint(run: Path, key: str) -> Path:
+    """The checkpoint a finished run's metrics.json was computed from, as that file records it (its name
+    in the run's checkpoints/ and its SHA-256): a later run into the folder, killed midway, may have
+    replaced it; none recorded, or the file gone, is no result to build on."""
     result = json.loads((run / METRICS).read_text(encoding="utf-8"))
     recorded, digest = result.get("best_checkpoint"), result.get("best_checkpoint_sha256")
-    if not digest or not recorded or Path(recorded).name != ckpt.name:
-        return  # not the evaluated checkpoint (last.ckpt), or a result that recorded no hash
+    if not recorded or not digest:
+        raise ValueError(
+            f"{key}: {run / METRICS} names no scored checkpoint with its SHA-256 (best_checkpoint, "
+            "best_checkpoint_sha256): a limited debug run, or an edited file"
+        )
+    ckpt = run / "checkpoints" / Path(recorded).name
+    if not ckpt.is_file():
+        raise ValueError(f"{key}: {ckpt}, the checkpoint {run / METRICS} was computed from, is missing")
     if sha256_of(ckpt) != digest:
         raise ValueError(
             f"{key}: {ckpt} is not the checkpoint {run / METRICS} was computed from (its SHA-256 differs: "
             "another run wrote it); evaluate it anew with train=false ckpt_path=…"
         )
+    return ckpt
 
 
 def read_checkpoint(path: Path, key: str) -> CheckpointInfo:

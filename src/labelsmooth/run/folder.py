@@ -38,6 +38,7 @@ from labelsmooth.atomic import create_whole, write_atomic
 from labelsmooth.run.checkpoints import load_weights_only
 from labelsmooth.run.metrics_file import ERROR, METRICS
 from labelsmooth.run.neutral import neutral_key
+from labelsmooth.run.provenance import checkout_root
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,20 @@ GROWS = "trainer.max_epochs"
 class FolderRefused(ValueError):
     """A run may not use this folder (busy, or holding another run's result): nothing of it is the
     refused run's, so the refused run writes nothing there (no error.txt: hydra_callbacks.FailureReport)."""
+
+
+def check_location(folder: Path, key: str) -> None:
+    """A run folder never inside the checkout's code (src/, conf/, .git/) nor the checkout itself, where
+    a run's files would mix with the project's (and `git status` would list them)."""
+    root = checkout_root()
+    if root is None:
+        return
+    where, root = folder.expanduser().resolve(), root.resolve()
+    if where == root or any(where.is_relative_to(root / part) for part in ("src", "conf", ".git")):
+        raise FolderRefused(
+            f"{key}={folder}: a run folder inside the project's own code or at the checkout's root "
+            f"({root}); choose a folder under outputs/ or elsewhere"
+        )
 
 
 @contextmanager

@@ -27,10 +27,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from labelsmooth.atomic import write_atomic
-from labelsmooth.run.folder import FolderRefused, locked, prepare_folder
+from labelsmooth.run.folder import FolderRefused, check_location, locked, prepare_folder
 from labelsmooth.run.metrics_file import ERROR, METRICS
 from labelsmooth.run.sweeps import Job, by_configuration, configuration_names, read_jobs, shared_overrides
 
@@ -104,8 +104,9 @@ def repeated_key(overrides: Sequence[str]) -> str | None:
 
 
 class RepeatedKeyCheck(Callback):
-    """Hydra callback (conf/hydra/default.yaml): refuses a key given twice on the command line, in a single
-    run and in a multirun, before any job starts. Only here are the raw overrides all visible: a job of a
+    """Hydra callback (conf/hydra/default.yaml): refuses a key given twice on the command line, or a value
+    with a control character (`control_character`), in a single run and in a multirun, before any job
+    starts. Only here are the raw overrides all visible: a job of a
     multirun sees its own, already expanded. Hydra turns what a callback raises into a warning and goes on,
     so this one prints its line and exits (status 2, a usage error), with no traceback."""
 
@@ -116,13 +117,39 @@ class RepeatedKeyCheck(Callback):
         _exit_on_repeated_key(config)
 
 
+def control_character(config: DictConfig) -> str | None:
+    """One line naming a value that holds a control character (a newline, a tab, …) where it would reach a
+    script or a command line: any command-line override, and every value of the launcher's config, which
+    submitit writes into the sbatch script (a newline there runs the rest as a shell line on the node and
+    drops the #SBATCH lines after it)."""
+    launcher = (
+        OmegaConf.to_container(config.hydra.launcher, resolve=True) if "launcher" in config.hydra else {}
+    )
+    values = [(f"hydra.launcher.{k}", v) for k, v in _leaves(launcher)]
+    given = OmegaConf.to_container(config.hydra.overrides, resolve=False)  # as typed: `${oc.env:…}` kept
+    values += [(o.partition("=")[0], o) for o in [*given["task"], *given["hydra"]]]
+    for key, value in values:
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            return f"{key}={value!r}: holds a control character (newline, tab, …); expected plain text"
+    return None
+
+
+def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(node, list):
+        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, f"{prefix}[{i}]")]
+    return [(prefix, node)]
+
+
 def _exit_on_repeated_key(config: DictConfig) -> None:
     # The ranks Lightning starts for DDP (LOCAL_RANK 1…) rerun the command line with its own
     # `hydra.run.dir=…` appended, relying on the last value winning: not the user's line (rank 0 checked it).
     if int(os.environ.get("LOCAL_RANK") or 0) > 0:
         return
-    given = config.hydra.overrides
-    if (line := repeated_key([*given.task, *given.hydra])) is not None:
+    # As typed: an interpolation resolved here would be parsed as override syntax.
+    given = OmegaConf.to_container(config.hydra.overrides, resolve=False)
+    if (line := control_character(config) or repeated_key([*given["task"], *given["hydra"]])) is not None:
         print(line, file=sys.stderr)
         raise SystemExit(2)
 
@@ -138,11 +165,12 @@ class RunFolderCheck(Callback):
         if int(os.environ.get("LOCAL_RANK") or 0) > 0:  # a DDP rank in its job's folder (see above)
             return
         folder = Path(str(config.hydra.run.dir))
-        if not folder.is_dir():
-            return  # a new folder: nothing to refuse, nothing to move
         resuming = config.get("ckpt_path") is not None and bool(config.get("train"))
         rerun = bool(config.get("rerun"))
         try:
+            check_location(folder, "hydra.run.dir")
+            if not folder.is_dir():
+                return  # a new folder: nothing to refuse, nothing to move
             # Under the folder's lock: a live run is refused before anything of it is looked at or moved.
             with locked(folder):
                 if rerun and not resuming:
@@ -166,6 +194,18 @@ def _refuse_a_checkpoint_inside(config: DictConfig, folder: Path) -> None:
             f"rerun=true: ckpt_path={ckpt} lies inside the run folder {folder}, whose content rerun=true "
             "moves into superseded/ first; evaluate it into another folder (hydra.run.dir=…)"
         )
+
+
+class SweepFolderCheck(Callback):
+    """Hydra callback (conf/hydra/default.yaml): a multirun's sweep folder is refused inside the project's
+    code or at the checkout's root, before any job writes there."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_location(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            raise SystemExit(1) from None
 
 
 class FailureReport(Callback):
