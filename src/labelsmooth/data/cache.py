@@ -25,11 +25,12 @@ import json
 import logging
 import pickle
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from labelsmooth.atomic import atomic_dir, sha256_of
 
@@ -61,6 +62,27 @@ def _checked(folder: Path, params: Mapping[str, Any]) -> Path:
     return folder
 
 
+# How long a job waits for another process building the same cache folder (SQuAD 2.0's features take
+# minutes); past it, one line names the lock instead of waiting forever behind a builder that hung.
+BUILD_WAIT_S = 3600
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    lock = FileLock(str(path), timeout=BUILD_WAIT_S, fallback_to_soft=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TimeoutError(
+            f"{path}: waited {BUILD_WAIT_S // 60} min for another process building this cache folder; "
+            "if none is running, delete the lock file"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def cached_dir(root: str | Path, params: Mapping[str, Any], build: Callable[[Path], None]) -> Path:
     """The complete folder `root/<cache_key(params)>`, calling `build(folder)` to fill it if it is missing.
 
@@ -72,7 +94,7 @@ def cached_dir(root: str | Path, params: Mapping[str, Any], build: Callable[[Pat
     if folder.is_dir():  # published by rename, hence complete: no lock needed to read it
         return _checked(folder, params)
     root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f".{folder.name}.lock")):
+    with _build_lock(root / f".{folder.name}.lock"):
         if folder.is_dir():  # another process built it while we waited for the lock
             return _checked(folder, params)
         # Leftovers of a builder of this key that died: every builder holds the lock, so none is running.
@@ -95,7 +117,7 @@ def cached(
     except DAMAGED as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
         log.warning("%s: the cached files do not load (%s); building them again", folder, reason)
-    with FileLock(str(Path(root) / f".{folder.name}.lock")):
+    with _build_lock(Path(root) / f".{folder.name}.lock"):
         shutil.rmtree(folder, ignore_errors=True)
     return load(cached_dir(root, params, build))
 

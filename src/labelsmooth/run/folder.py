@@ -71,19 +71,26 @@ def check_location(folder: Path, key: str) -> None:
 def locked(folder: Path) -> Iterator[None]:
     """Hold `folder`'s lock for this process, or stop with one line naming the run that holds it."""
     folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / LOCK))
+    # A real flock or a refusal: no silent soft marker where the file system has no flock.
+    lock = FileLock(str(folder / LOCK), fallback_to_soft=False)
     try:
         lock.acquire(blocking=False)
     except Timeout:
-        holder = (folder / OWNER).read_text(encoding="utf-8").strip() if (folder / OWNER).is_file() else "?"
         raise FolderRefused(
-            f"run folder {folder}: another run is using it ({holder}); wait for it, or choose another folder"
+            f"run folder {folder}: another run is using it ({_holder(folder)}); wait for it, or choose "
+            "another folder"
         ) from None
     try:
+        _check_no_other_host(folder)
+    except BaseException:
+        lock.release()
+        raise
+    try:
         since = time.strftime("%Y-%m-%d %H:%M:%S")
+        job = f" (SLURM job {os.environ['SLURM_JOB_ID']})" if os.environ.get("SLURM_JOB_ID") else ""
         write_atomic(
             folder / OWNER,
-            f"pid {os.getpid()} on {socket.gethostname()} since {since}: {' '.join(sys.argv)}\n",
+            f"pid {os.getpid()} on {socket.gethostname()}{job} since {since}: {' '.join(sys.argv)}\n",
         )
         yield
     finally:
@@ -91,8 +98,51 @@ def locked(folder: Path) -> Iterator[None]:
         lock.release()
 
 
+def _holder(folder: Path) -> str:
+    owner = folder / OWNER
+    return owner.read_text(encoding="utf-8").strip() if owner.is_file() else "?"
+
+
+def _check_no_other_host(folder: Path) -> None:
+    """The flock is ours, yet an owner record may remain: left by a holder that was SIGKILLed (its lock
+    died with it), or written by a run on another host where flock is node-local (NFS `local_lock=flock`,
+    Lustre `localflock`) and so cannot see it. A record of this host whose process is gone is stale; one of
+    another host cannot be proved dead from here, so it is refused."""
+    record = _holder(folder)
+    found = re.match(r"pid (\d+) on (\S+) ", record)
+    if found is None:
+        return  # no record (or an unreadable one): nothing to contradict the lock
+    pid, host = int(found.group(1)), found.group(2)
+    job = re.search(r"\(SLURM job (\S+)\)", record)
+    if job is not None and job.group(1) == os.environ.get("SLURM_JOB_ID"):
+        return  # this SLURM job's own earlier allocation (requeued, perhaps onto another node)
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return  # that run is gone; its record is stale
+        except PermissionError:
+            pass  # alive, another user's
+        if pid == os.getpid():
+            return
+        raise FolderRefused(f"run folder {folder}: another run is using it ({record}); wait for it")
+    raise FolderRefused(
+        f"run folder {folder}: {folder / OWNER} says a run on another host holds it ({record}), which this "
+        f"host's file lock cannot see; if that run has ended, delete {folder / OWNER}"
+    )
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Temporary checkpoint files (`.last.ckpt.<random>.tmp`, GBs for BERT-large) that a writer killed
+    mid-write left behind. Called under the folder's lock, so no writer of them is alive."""
+    for tmp in [*(folder / "checkpoints").glob(".*.tmp"), *(folder / "checkpoints" / "rng").glob(".*.tmp")]:
+        tmp.unlink(missing_ok=True)
+        log.info("removed %s, left by a checkpoint write that was killed", tmp)
+
+
 def prepare_folder(folder: Path, resuming: bool, rerun: bool) -> None:
     """Check what `folder` holds before a run writes into it (see the module docstring)."""
+    remove_stale_temporaries(folder)
     result, unfinished = folder / METRICS, folder / LAST
     if resuming:
         if result.is_file():

@@ -68,6 +68,15 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def prune_rank_files(folder: Path, rank: int, keep: int = 2) -> None:
+    """Drop all but the `keep` newest RNG files of `rank`. Two, not one: the newest is for the checkpoint
+    rank 0 is about to write, the one before it for the last.ckpt on disk until then (a kill between the two
+    writes must still find its rank file)."""
+    files = sorted(folder.glob(f"rank{rank}_step*.pt"), key=lambda p: int(p.stem.rpartition("step")[2]))
+    for old in files[:-keep]:
+        old.unlink(missing_ok=True)
+
+
 def step_ended(trainer: pl.Trainer, batch_idx: int) -> bool:
     """Did an optimiser step just finish with batch `batch_idx`? Lightning steps after every
     `accumulate_grad_batches`-th batch of an epoch and after its last one."""
@@ -117,9 +126,7 @@ class ExactResume(Checkpoint):
             out = self._rank_file(rank, step)
             with atomic_file(out) as f:
                 torch.save(state, f)
-            for old in out.parent.glob(f"rank{rank}_step*.pt"):  # only the newest full checkpoint uses them
-                if old != out:
-                    old.unlink()
+            prune_rank_files(out.parent, rank)
         return {
             "rng": state,
             "world_size": size,
