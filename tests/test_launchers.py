@@ -107,7 +107,8 @@ def test_optuna_search_is_stored_and_continues(tmp_path):
     assert {o.split("=")[0] for o in overrides} >= {"smoothing.alpha", "smoothing.sigma"}
     # The same command again adds trials to the same study (a SQLite file where run.py was launched).
     run_entry([*search, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 'again'}"], cwd=tmp_path)
-    with sqlite3.connect(tmp_path / "gls_optuna_ner.db") as db:
+    # Keyed by task, model and data source: another model or data set searched here gets a study of its own.
+    with sqlite3.connect(tmp_path / "gls_optuna_ner_tiny_conll_synthetic.db") as db:
         (n_trials,) = db.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()
     assert n_trials == 3
 

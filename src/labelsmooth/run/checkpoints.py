@@ -144,10 +144,11 @@ def load_module(
             info.path, map_location=device, weights_only=True, optimizer=None, **overrides
         )
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError, TypeError) as err:
-        # e.g. a state_dict that does not fit the module the hyper-parameters build
+        # e.g. a state_dict that does not fit the module the hyper-parameters build. One line for the
+        # user; the cause stays chained, so a bug of ours keeps its traceback (HYDRA_FULL_ERROR=1, logs).
         raise ValueError(
             f"{key}: {info.path} does not load as {module_cls.__name__} ({short_reason(err)})"
-        ) from None
+        ) from err
     return module.eval()
 
 
