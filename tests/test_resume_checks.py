@@ -78,5 +78,6 @@ def test_metrics_json_records_what_a_resume_continued_and_the_changes_it_allowed
     run_entry([*args, "ckpt_path=last", f"hydra.run.dir={run}"], cwd=tmp_path)
     (resumed,) = read_metrics(run)["run"]["resumed_from"]
     assert resumed["checkpoint"] == str(run / "checkpoints" / "last.ckpt") and resumed["step"] == 2
-    assert [c.split(" (")[0] for c in resumed["changed_settings"]] == ["task.module.optimizer.lr"]
+    changed = [c.split(" (")[0] for c in resumed["changed_settings"]]
+    assert changed == ["task.module.optimizer.lr", "trainer.max_epochs"]  # a longer run is a change too
     assert read_metrics(run)["run"]["commits"] == first["commits"]

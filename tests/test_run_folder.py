@@ -135,9 +135,12 @@ def test_a_resume_with_a_changed_learning_rate_stops_naming_it(tmp_path):
     assert changed.returncode != 0
     assert "task.module.optimizer.lr (5e-05 → 0.001)" in changed.stderr
     assert (folder / "metrics.json").is_file()  # refused before it touched the folder
-    # more epochs are allowed; the resume first removes the old result, then writes its own
+    # more epochs change the LR schedule: a change to mean (resume_changed=true); the resume first removes
+    # the old result, then writes its own
     more = [a for a in args if not a.startswith("trainer.max_epochs=")]
-    run_entry([*more, "ckpt_path=last", "trainer.max_epochs=2"], cwd=tmp_path)
+    longer = run_entry([*more, "ckpt_path=last", "trainer.max_epochs=2"], cwd=tmp_path, check=False)
+    assert longer.returncode != 0 and "trainer.max_epochs (1 → 2)" in longer.stderr
+    run_entry([*more, "ckpt_path=last", "trainer.max_epochs=2", "resume_changed=true"], cwd=tmp_path)
     assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True, mmap=True)["global_step"] == 8
     run_entry(
         [

@@ -13,7 +13,8 @@ teacher and the verdicts take its checkpoints on that word. So
 - a resume deletes the old metrics.json before it writes any checkpoint, so a folder never shows one
   run's metrics beside another's weights; metrics.json records its checkpoint's SHA-256 (run/metrics_file.py);
 - a resume compares the settings saved in its checkpoint with its own: any change that alters the result
-  stops with one line listing the keys, unless `resume_changed=true`. `trainer.max_epochs` may grow.
+  stops with one line listing the keys, unless `resume_changed=true` (also a longer `trainer.max_epochs`:
+  the LR schedule changes with it); metrics.json lists what was allowed.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 LOCK, OWNER = ".run.lock", ".run.owner"
 LAST = Path("checkpoints") / "last.ckpt"
 SUPERSEDED = "superseded"
-GROWS = "trainer.max_epochs"
 
 
 class FolderRefused(ValueError):
@@ -239,14 +239,12 @@ def changed_settings(
     saved: Mapping[str, Any], now: Mapping[str, Any], placed: set[str] = frozenset()
 ) -> list[str]:
     """`key (old → new)` for every setting that differs and alters the result (resolved values; `placed`
-    keys aside); max_epochs may only grow."""
+    keys aside). A longer `trainer.max_epochs` is a change too: the LR schedule then differs from the one
+    the run started with, so the result is not what either length alone would give."""
     old, new = flatten(saved), flatten(now)
     changes = []
     for key in sorted(set(old) | set(new)):
         if neutral_key(key) or key in placed or old.get(key) == new.get(key):
-            continue
-        grows = key == GROWS and all(isinstance(d.get(key), int) for d in (old, new))
-        if grows and new[key] > old[key]:
             continue
         changes.append(f"{key} ({old.get(key, '(unset)')} → {new.get(key, '(unset)')})")
     return changes
