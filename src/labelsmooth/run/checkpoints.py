@@ -21,6 +21,7 @@ names the file.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
@@ -45,6 +47,29 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__}.save_checkpoint: storage_options are not supported")
         with atomic_file(Path(path)) as f:
             torch.save(checkpoint, f)
+
+
+class ConfinedModelCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint (best.ckpt, conf/callbacks), whose state restored from a checkpoint names
+    files of its own `dirpath` only. Lightning restores `best_model_path` (and, for an equal dirpath,
+    `best_k_models`, `kth_best_model_path`, `last_model_path`) as stored: a crafted or copied last.ckpt could
+    make a resume evaluate another run's best.ckpt as its own, or delete a file outside the run folder as a
+    superseded top-k checkpoint. A checkpoint is data: of each stored path only its file name is kept, in
+    this run's checkpoints/; a name that is no plain file name is dropped."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.best_model_path = self._own(self.best_model_path)
+        self.kth_best_model_path = self._own(self.kth_best_model_path)
+        self.last_model_path = self._own(self.last_model_path)
+        confined = {self._own(str(path)): score for path, score in self.best_k_models.items()}
+        self.best_k_models = {path: score for path, score in confined.items() if path}
+
+    def _own(self, path: str) -> str:
+        name = Path(str(path)).name if path else ""
+        if name in ("", ".", "..") or self.dirpath is None:
+            return ""
+        return os.path.join(self.dirpath, name)
 
 
 class CheckpointInfo(NamedTuple):
