@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 import time
 from pathlib import Path
 
@@ -179,3 +180,45 @@ def test_the_tokenizer_is_keyed_by_what_it_does_not_by_its_name(tmp_path: Path) 
     edited = AutoTokenizer.from_pretrained(folder)
     assert edited.convert_tokens_to_ids(first) != tokenizer.convert_tokens_to_ids(first)
     assert tokenizer_fingerprint(edited) != tokenizer_fingerprint(tokenizer)
+
+
+def test_a_loader_bug_or_a_permission_error_never_deletes_the_shared_cache(tmp_path):
+    from labelsmooth.data.cache import cached, cached_dir
+
+    def build(folder):
+        (folder / "x.txt").write_text("ok")
+
+    root = tmp_path / "cache"
+    folder = cached_dir(root, {"k": 1}, build)
+    for error in (KeyError("a bug in the loader"), PermissionError(13, "Permission denied")):
+
+        def load(f, error=error):
+            raise error
+
+        with pytest.raises(type(error)):
+            cached(root, {"k": 1}, build, load)
+        assert (folder / "x.txt").read_text() == "ok"
+
+
+def test_a_folder_rebuilt_by_another_process_meanwhile_is_not_deleted(tmp_path, monkeypatch):
+    """The heal deletes only the build it saw fail: another process may have rebuilt it since."""
+    import labelsmooth.data.cache as cache
+
+    def build(folder):
+        (folder / "x.txt").write_text("ok")
+
+    root = tmp_path / "cache"
+    folder = cache.cached_dir(root, {"k": 2}, build)
+    calls = []
+
+    def load(f):
+        calls.append(f)
+        if len(calls) == 1:  # fails as a damaged file would; another process heals it meanwhile
+            shutil.rmtree(f)
+            cache.cached_dir(root, {"k": 2}, build)
+            (f / "x.txt").write_text("rebuilt by the other")
+            raise EOFError("truncated")
+        return (f / "x.txt").read_text()
+
+    assert cache.cached(root, {"k": 2}, build, load) == "rebuilt by the other"
+    assert folder.is_dir()

@@ -25,6 +25,7 @@ import json
 import logging
 import pickle
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +37,24 @@ from labelsmooth.atomic import atomic_dir, sha256_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# What reading a damaged file raises: torch's zip reader (RuntimeError), the unpickler, a cut file.
-DAMAGED = (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError, KeyError)
+
+
+def damaged(err: BaseException) -> bool:
+    """Does `err` say a cached file is cut or corrupt (so rebuilding it helps)? What torch's zip reader, the
+    unpickler and the JSON reader raise for a truncated or damaged file, a file missing from the folder.
+    Not a permission problem, and not any other error (a bug of the loader): those propagate, and a
+    shared cache is never deleted for them."""
+    if isinstance(err, PermissionError):
+        return False
+    if isinstance(err, pickle.UnpicklingError | EOFError | json.JSONDecodeError | zipfile.BadZipFile):
+        return True
+    if isinstance(err, FileNotFoundError):
+        return True
+    if isinstance(err, RuntimeError | OSError):
+        text = str(err)
+        return any(mark in text for mark in ("PytorchStreamReader", "zip archive", "Invalid argument"))
+    return False
+
 
 PARAMS_FILE = "params.json"
 
@@ -112,14 +129,27 @@ def cached(
     """`load(cached_dir(root, params, build))`; a cached folder that fails to load (a truncated or damaged
     file) is reported with its path, removed and built once more."""
     folder = cached_dir(root, params, build)
+    seen = _identity(folder)
     try:
         return load(folder)
-    except DAMAGED as err:
+    except Exception as err:
+        if not damaged(err):
+            raise
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
         log.warning("%s: the cached files do not load (%s); building them again", folder, reason)
     with _build_lock(Path(root) / f".{folder.name}.lock"):
-        shutil.rmtree(folder, ignore_errors=True)
+        if _identity(folder) == seen:  # not rebuilt by another process meanwhile: that one is whole
+            shutil.rmtree(folder, ignore_errors=True)
     return load(cached_dir(root, params, build))
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which build of the folder this is (its params.json's inode and change time), None when absent."""
+    try:
+        st = (folder / PARAMS_FILE).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_ctime_ns
 
 
 def file_digests(paths: Mapping[str, Path]) -> dict[str, str]:
