@@ -131,3 +131,16 @@ def test_gls_pointer_targets_on_a_real_window(tokenizer):
     expected = 0.1 * kernel / kernel.sum()
     expected[y] += 0.9
     torch.testing.assert_close(q.double(), expected, atol=1e-6, rtol=0)
+
+
+def test_features_built_in_chunks_equal_those_of_one_call(tokenizer, monkeypatch):
+    """Tokenised in chunks (so a stop signal is acted on between them), the windows are the same."""
+    import labelsmooth.data.qa_features as qa_features
+
+    examples = parse_squad(generate_squad(n_paragraphs=6, seed=3), "synthetic")
+    whole = prepare_features(examples, tokenizer, max_length=64, doc_stride=16, max_query_length=16)
+    monkeypatch.setattr(qa_features, "CHUNK", 7)
+    chunked = prepare_features(examples, tokenizer, max_length=64, doc_stride=16, max_query_length=16)
+    assert len(examples) > 2 * 7 and whole.keys() == chunked.keys()
+    for key in whole:
+        np.testing.assert_array_equal(chunked[key], whole[key], err_msg=key)

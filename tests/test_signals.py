@@ -50,3 +50,29 @@ def test_a_time_limit_goes_to_the_launchers_handler_once_however_many_signals_fo
         assert err.value.code == -1 and calls == [TIME_LIMIT]
     finally:
         signal.signal(TIME_LIMIT, previous)
+
+
+def test_a_stop_during_a_move_aside_waits_until_every_file_is_moved(tmp_path, monkeypatch):
+    """rerun=true moves a folder's files into superseded/: a signal in the middle stops the job only after
+    the last file, never with half the old run in each place."""
+    import shutil
+
+    import labelsmooth.run.folder as folder_module
+
+    stop = StopRequests()
+    monkeypatch.setattr(folder_module, "STOP", stop)
+    for name in ("metrics.json", "a.png", "b.png"):
+        (tmp_path / name).write_text(name)
+    moved = []
+    real_move = shutil.move
+
+    def move_then_signal(src, dst):
+        moved.append(src)
+        if len(moved) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # lands in the middle of the move
+        return real_move(src, dst)
+
+    monkeypatch.setattr(folder_module.shutil, "move", move_then_signal)
+    with pytest.raises(Stopped), stop.installed():
+        folder_module.move_aside(tmp_path)
+    assert len(moved) == 3 and sorted(p.name for p in tmp_path.iterdir()) == ["superseded"]

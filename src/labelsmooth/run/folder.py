@@ -40,6 +40,7 @@ from labelsmooth.run.checkpoints import load_weights_only
 from labelsmooth.run.metrics_file import ERROR, METRICS
 from labelsmooth.run.neutral import neutral_key
 from labelsmooth.run.provenance import checkout_root
+from labelsmooth.run.signals import STOP
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,11 @@ def mark_job_folder() -> None:
 def move_aside(folder: Path) -> Path:
     """Move what `folder` holds (but the current job's `.hydra/`, the lock and earlier superseded runs) into
     `folder/superseded/<time>/`."""
+    with STOP.held():  # a stop signal waits until every file is moved: never half a run in each place
+        return _move_aside(folder)
+
+
+def _move_aside(folder: Path) -> Path:
     target = folder / SUPERSEDED / time.strftime("%Y-%m-%d_%H-%M-%S")
     target.mkdir(parents=True)
     for entry in folder.iterdir():

@@ -79,6 +79,19 @@ class StopRequests:
                 self.forward(signum)
             self.stop(rank_zero_only.rank == 0)
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A block no stop may cut in half (moving a run folder's files aside): a signal that comes during
+        it is noted and acted on when it ends."""
+        was = self.deferred
+        self.deferred = True
+        try:
+            yield
+        finally:
+            self.deferred = was
+        if not was:
+            self.raise_if_requested()
+
     def raise_if_requested(self) -> None:
         """Stop now if a signal came while deferred (between the phases of a job)."""
         if self.signum is not None:
