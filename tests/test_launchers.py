@@ -129,3 +129,14 @@ def test_wandb_sweep_file_gives_a_command_that_runs(tmp_path):
     config = yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())
     assert config["smoothing"]["alpha"] == 0.05 and config["smoothing"]["sigma"] == 0.5
     assert "test/f1" in read_metrics(tmp_path / "run")
+
+
+def test_slurm_with_ddps_all_devices_stops_with_one_line_before_any_job(tmp_path):
+    """`trainer=ddp` means all of a machine's GPUs (devices -1), which gpus_per_node and tasks_per_node
+    would pass on to sbatch as -1."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=slurm", "trainer=ddp", *TINY, f"hydra.sweep.dir={sweep}"]
+    proc = run_entry(args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "hydra.launcher.gpus_per_node=-1: SLURM needs a number of GPUs" in proc.stderr, proc.stderr[-2000:]
+    assert not sweep.exists()

@@ -134,6 +134,22 @@ def control_character(config: DictConfig) -> str | None:
     return None
 
 
+def slurm_counts(config: DictConfig) -> str | None:
+    """One line when a SLURM launcher would ask for -1 (or no number of) GPUs or tasks per node: they come
+    from `trainer.devices`, and `trainer=ddp`'s -1 ("all of this machine's") means nothing to sbatch."""
+    launcher = config.hydra.get("launcher") or {}
+    if "Slurm" not in str(launcher.get("_target_", "")):
+        return None
+    for key in ("gpus_per_node", "tasks_per_node"):
+        value = OmegaConf.select(config, f"hydra.launcher.{key}", throw_on_resolution_failure=False)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return (
+                f"hydra.launcher.{key}={value!r}: SLURM needs a number of GPUs (one task each) per node; "
+                "set trainer.devices=N (trainer=ddp's -1, all of a machine's GPUs, is no count for sbatch)"
+            )
+    return None
+
+
 def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(node, dict):
         return [leaf for k, v in node.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))]
@@ -149,7 +165,12 @@ def _exit_on_repeated_key(config: DictConfig) -> None:
         return
     # As typed: an interpolation resolved here would be parsed as override syntax.
     given = OmegaConf.to_container(config.hydra.overrides, resolve=False)
-    if (line := control_character(config) or repeated_key([*given["task"], *given["hydra"]])) is not None:
+    checks = (
+        control_character(config),
+        slurm_counts(config),
+        repeated_key([*given["task"], *given["hydra"]]),
+    )
+    if (line := next((c for c in checks if c is not None), None)) is not None:
         print(line, file=sys.stderr)
         raise SystemExit(2)
 
