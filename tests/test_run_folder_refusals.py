@@ -114,3 +114,25 @@ def test_a_control_character_in_a_launcher_value_stops_before_any_script_is_writ
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "hydra.launcher.partition='lab\\necho pwned': holds a control character" in proc.stderr
     assert not sweep.exists()
+
+
+def test_an_unwritable_wandb_folder_stops_the_run_before_training(tmp_path):
+    """W&B stages files under HOME (WANDB_DATA_DIR): unwritable there, a run used to train and test to the
+    end and then fail at W&B's first staging write, losing its result."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where W&B wants a folder")
+    run = tmp_path / "run"
+    env = entry_env() | {"WANDB_DATA_DIR": str(blocker / "wandb")}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *NER[:-1], *ONE, "logger=wandb", f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert f"logger.wandb: W&B's staging folder (WANDB_DATA_DIR) {blocker / 'wandb'} cannot be written" in (
+        proc.stderr
+    )
+    assert not (run / "checkpoints").exists()  # stopped before any training

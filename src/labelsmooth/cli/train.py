@@ -192,6 +192,9 @@ def _trainer(cfg: DictConfig, callbacks: list) -> pl.Trainer:
     now, as one line naming `trainer`. On SLURM submitit (the Hydra launcher) owns requeueing: Lightning's
     own auto-requeue handlers are switched off."""
     loggers = _instantiate_group(cfg.get("logger"))
+    for logger in loggers:  # a logger that would fail at its first write fails now, before any training
+        if callable(check := getattr(logger, "check_writable", None)):
+            check()
     plugins = list(instantiate(cfg.trainer.get("plugins") or []))
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import tempfile
 from pathlib import Path
 
 from pytorch_lightning.loggers import CSVLogger as _CSVLogger
@@ -72,6 +73,29 @@ class CSVLogger(_CSVLogger):
 
 class WandbLogger(_WandbLogger):
     """`pytorch_lightning.loggers.WandbLogger` that resumes the folder's own W&B run (online or offline)."""
+
+    def check_writable(self) -> None:
+        """Stop with one line, before any training, if a folder W&B writes is not writable: the run folder's
+        wandb/, W&B's staging (data) folder and its cache (both under HOME unless WANDB_DATA_DIR /
+        WANDB_CACHE_DIR say otherwise). Found only at W&B's first staging write, a read-only HOME failed
+        the job after its test, losing the result."""
+        from wandb import env
+
+        folders = {
+            "the run's W&B folder": Path(self._save_dir or ".") / "wandb",
+            "W&B's staging folder (WANDB_DATA_DIR)": Path(env.get_data_dir()).expanduser(),
+            "W&B's cache (WANDB_CACHE_DIR)": Path(env.get_cache_dir()).expanduser(),
+        }
+        for what, folder in folders.items():
+            try:  # as W&B will: create the folder and a file in it (a permission bit, a read-only mount)
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as err:
+                raise ValueError(
+                    f"logger.wandb: {what} {folder} cannot be written ({err.strerror or err}); point it at a "
+                    "writable folder, or log with logger=csv"
+                ) from None
 
     def continue_run(self) -> None:
         """Log into the run this folder's stopped allocation started (`wandb/latest-run`), not a new one."""
