@@ -3,6 +3,7 @@ moves a folder's content aside only under its lock, and never a checkpoint the r
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -136,3 +137,20 @@ def test_an_unwritable_wandb_folder_stops_the_run_before_training(tmp_path):
         proc.stderr
     )
     assert not (run / "checkpoints").exists()  # stopped before any training
+
+
+def test_a_multirun_rerun_files_the_earlier_runs_config_and_log_and_keeps_its_own(tmp_path):
+    """In a multirun Hydra writes the new job's `.hydra/` and opens its run.log before the lab runs: the
+    superseded run keeps its own config (the copy it kept) and log; the new job logs into its folder."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *NER, *ONE, f"hydra.sweep.dir={sweep}"]
+    run_entry([*args, "seed=1"], cwd=tmp_path)
+    job = sweep / "0"
+    old_config, old_log = (job / ".hydra" / "config.yaml").read_text(), (job / "run.log").read_text()
+    run_entry([*args, "seed=2", "rerun=true"], cwd=tmp_path)
+    (old,) = (job / "superseded").iterdir()
+    assert (old / "hydra" / "config.yaml").read_text() == old_config and "seed: 1" in old_config
+    assert (old / "run.log").read_text().startswith(old_log)
+    assert "seed: 2" in (job / ".hydra" / "config.yaml").read_text()
+    assert "metrics:" in (job / "run.log").read_text() and old_log not in (job / "run.log").read_text()
+    assert json.loads((job / "metrics.json").read_text())["run"]["seed"] == 2

@@ -41,6 +41,7 @@ from labelsmooth.run.folder import (
     mark_job_folder,
     placed_keys,
     prepare_folder,
+    snapshot_config,
 )
 from labelsmooth.run.metrics_file import write_metrics
 from labelsmooth.run.provenance import checkout_root, git_state, provenance
@@ -77,7 +78,7 @@ def _scores(module: pl.LightningModule, trainer: pl.Trainer, split: str) -> dict
 def train(cfg: DictConfig) -> float:
     """Run one job and return `cfg.optimized_metric` (for Hydra sweepers); always closes the W&B run."""
     check_config(cfg)
-    mark_job_folder()
+    mark_job_folder(bool(cfg.get("rerun")))
     with job_environment(), STOP.installed():
         try:
             return _train(cfg)
@@ -108,7 +109,8 @@ def _train(cfg: DictConfig) -> float:
     # The lock and the folder's files are rank 0's: the other ranks of a job run in the folder it claimed.
     if rank_zero_only.rank == 0:
         with locked(folder):
-            prepare_folder(folder, resuming, cfg.rerun)
+            prepare_folder(folder, resuming, cfg.rerun, live=True)
+            snapshot_config(folder)
             return _run(cfg, ckpt_path, settings, history)
     return _run(cfg, ckpt_path, settings, history)
 

@@ -35,16 +35,18 @@ from typing import Any
 from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
 
-from labelsmooth.atomic import create_whole, write_atomic
+from labelsmooth.atomic import atomic_dir, create_whole, write_atomic
 from labelsmooth.run.checkpoints import load_weights_only
 from labelsmooth.run.metrics_file import ERROR, METRICS
-from labelsmooth.run.neutral import neutral_key
+from labelsmooth.run.neutral import neutral_key, neutral_override
 from labelsmooth.run.provenance import checkout_root
 from labelsmooth.run.signals import STOP
 
 log = logging.getLogger(__name__)
 
 LOCK, OWNER = ".run.lock", ".run.owner"
+RUN_LOG = "run.log"  # the job's log (conf/hydra: job.name run)
+SNAPSHOT = ".hydra.kept"  # this run's config, copied (snapshot_config)
 LAST = Path("checkpoints") / "last.ckpt"
 SUPERSEDED = "superseded"
 
@@ -141,8 +143,10 @@ def remove_stale_temporaries(folder: Path) -> None:
         log.info("removed %s, left by a checkpoint write that was killed", tmp)
 
 
-def prepare_folder(folder: Path, resuming: bool, rerun: bool) -> None:
-    """Check what `folder` holds before a run writes into it (see the module docstring)."""
+def prepare_folder(folder: Path, resuming: bool, rerun: bool, live: bool = False) -> None:
+    """Check what `folder` holds before a run writes into it (see the module docstring). `live`: the job's
+    own `.hydra/` and `run.log` are already there (a multirun job: Hydra writes them before the task runs),
+    so a rerun moves the earlier run's files around them (`move_aside`)."""
     remove_stale_temporaries(folder)
     result, unfinished = folder / METRICS, folder / LAST
     if resuming:
@@ -163,27 +167,36 @@ def prepare_folder(folder: Path, resuming: bool, rerun: bool) -> None:
             f"run folder {folder}: holds {held}; {hint}start over there with rerun=true (moves it into "
             f"{SUPERSEDED}/), or choose another folder"
         )
-    move_aside(folder)
+    move_aside(folder, live)
 
 
 JOB_MARK = ".job_overrides"
 
 
-def mark_job_folder() -> None:
+# Set for each multirun launch (hydra_callbacks.SweepFolderCheck); its jobs, local or on SLURM, inherit it.
+MULTIRUN_ID = "LABELSMOOTH_MULTIRUN"
+
+
+def mark_job_folder(rerun: bool) -> None:
     """One folder per job of a multirun. A `hydra.sweep.subdir` that leaves out a swept key (a recipe's
     `${smoothing}_seed${seed}` plus `x=a,b` on the command line) sends two jobs to one folder, where the
-    second overwrites the first's results; the second job stops here instead, naming both. A rerun or a
-    requeue of the same job (the same overrides) may use its folder again."""
+    second overwrites the first's results; the second job stops here instead, naming both. A requeue or a
+    rerun of the same job (the same result-changing overrides) may use its folder again, and so may a job
+    of a later multirun with `rerun=true` (which supersedes the earlier run there)."""
     if not HydraConfig.initialized() or HydraConfig.get().mode.name != "MULTIRUN":
         return
     hydra = HydraConfig.get()
-    mine = "\n".join(hydra.overrides.task)
+    mine = "\n".join(o for o in hydra.overrides.task if not neutral_override(o))
+    launch = f"multirun: {os.environ.get(MULTIRUN_ID, '?')}"
     mark = Path(hydra.runtime.output_dir) / JOB_MARK
-    if create_whole(mark, mine):  # of two jobs (or SLURM tasks) at once, one creates it, complete
+    if create_whole(mark, f"{launch}\n{mine}"):  # of two jobs (or SLURM tasks) at once, one creates it, whole
         return
-    theirs = mark.read_text(encoding="utf-8")
+    text = mark.read_text(encoding="utf-8")
+    their_launch, theirs = text.partition("\n")[::2] if text.startswith("multirun: ") else ("", text)
     if theirs == mine:
         (mark.parent / ERROR).unlink(missing_ok=True)  # a rerun: its earlier failure is no longer the state
+    elif rerun and their_launch != launch:
+        write_atomic(mark, f"{launch}\n{mine}")  # this launch's job supersedes the earlier one here
     else:
         raise ValueError(
             f"hydra.sweep.subdir: jobs [{' '.join(theirs.split())}] and [{' '.join(mine.split())}] map to "
@@ -191,23 +204,43 @@ def mark_job_folder() -> None:
         )
 
 
-def move_aside(folder: Path) -> Path:
+def move_aside(folder: Path, live: bool = False) -> Path:
     """Move what `folder` holds (but the current job's `.hydra/`, the lock and earlier superseded runs) into
     `folder/superseded/<time>/`."""
     with STOP.held():  # a stop signal waits until every file is moved: never half a run in each place
-        return _move_aside(folder)
+        return _move_aside(folder, live)
 
 
-def _move_aside(folder: Path) -> Path:
+def _move_aside(folder: Path, live: bool) -> Path:
     target = folder / SUPERSEDED / time.strftime("%Y-%m-%d_%H-%M-%S")
     target.mkdir(parents=True)
+    keep = {SUPERSEDED, ".hydra", LOCK, OWNER} | ({RUN_LOG, JOB_MARK} if live else set())
     for entry in folder.iterdir():
-        if entry.name not in (SUPERSEDED, ".hydra", LOCK, OWNER):
+        if entry.name not in keep:
             shutil.move(str(entry), target / entry.name)
-    if (folder / ".hydra").is_dir():  # the old run's config, kept under a name sweep readers do not match
+    # The earlier run's config, under a name sweep readers do not match: its `.hydra/` itself for a single
+    # run (moved before Hydra writes the new one), else the copy it kept of it (`snapshot_config`).
+    if not live and (folder / ".hydra").is_dir():
         shutil.copytree(folder / ".hydra", target / "hydra")
+    elif (target / SNAPSHOT).is_dir():
+        (target / SNAPSHOT).rename(target / "hydra")
+    else:
+        log.warning("rerun: %s kept no copy of its config (an earlier version of the lab)", folder)
+    if live and (folder / RUN_LOG).is_file():  # open by the new job: copied, then emptied (it appends)
+        shutil.copy2(folder / RUN_LOG, target / RUN_LOG)
+        os.truncate(folder / RUN_LOG, 0)
     log.warning("rerun: the earlier content of %s moved to %s", folder, target)
     return target
+
+
+def snapshot_config(folder: Path) -> None:
+    """Keep a copy of this run's `.hydra/` that Hydra does not overwrite: a multirun rerun into the folder
+    writes its own `.hydra/` before anything of the lab runs, and the superseded run keeps this copy."""
+    if not (folder / ".hydra").is_dir():
+        return
+    shutil.rmtree(folder / SNAPSHOT, ignore_errors=True)
+    with atomic_dir(folder / SNAPSHOT) as tmp:
+        shutil.copytree(folder / ".hydra", tmp, dirs_exist_ok=True)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

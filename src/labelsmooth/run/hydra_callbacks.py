@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import traceback
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from labelsmooth.atomic import write_atomic
-from labelsmooth.run.folder import FolderRefused, check_location, locked, prepare_folder
+from labelsmooth.run.folder import MULTIRUN_ID, FolderRefused, check_location, locked, prepare_folder
 from labelsmooth.run.metrics_file import ERROR, METRICS
 from labelsmooth.run.sweeps import Job, by_configuration, configuration_names, read_jobs, shared_overrides
 
@@ -219,9 +220,11 @@ def _refuse_a_checkpoint_inside(config: DictConfig, folder: Path) -> None:
 
 class SweepFolderCheck(Callback):
     """Hydra callback (conf/hydra/default.yaml): a multirun's sweep folder is refused inside the project's
-    code or at the checkout's root, before any job writes there."""
+    code or at the checkout's root, before any job writes there; the launch gets an id its jobs inherit
+    (their folder marks tell a later multirun's `rerun=true` from two jobs of one sweep in one folder)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ[MULTIRUN_ID] = uuid.uuid4().hex  # this launch, for its jobs' folder marks
         try:
             check_location(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
         except ValueError as err:
