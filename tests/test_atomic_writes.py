@@ -148,3 +148,20 @@ def test_create_whole_lets_one_of_many_creators_win_and_no_reader_sees_a_partial
         assert sorted(results) == [False] * (len(texts) - 1) + [True]
         assert path.read_text() in texts and all(s in texts for s in seen)
         assert sorted(p.name for p in tmp_path.iterdir()) == [".job_overrides"]  # no temporary left
+
+
+def test_a_file_system_that_cannot_fsync_a_folder_still_gets_the_file(tmp_path, monkeypatch):
+    """Some FUSE mounts answer EINVAL to a folder fsync: the rename has happened, so the write succeeded."""
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_atomic(tmp_path / "metrics.json", "{}\n")
+    assert (tmp_path / "metrics.json").read_text() == "{}\n"
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(OSError, match="I/O error"):  # a real failure is one
+        write_atomic(tmp_path / "other.json", "{}\n")

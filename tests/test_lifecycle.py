@@ -88,8 +88,13 @@ def test_two_rank_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, 
     drill = [*_drill(3), f"+callbacks.drill.every_rank={every_rank}"]
     stopped = run_entry([*args, *drill, f"hydra.run.dir={cut}"], cwd=tmp_path, check=False, timeout=120)
     assert stopped.returncode == 143, stopped.stderr[-3000:]
-    # saved at the end of the step the signal came in, where the ranks agreed; rank 1's streams beside it
-    assert [p.name for p in (cut / "checkpoints" / "rng").iterdir()] == ["rank1_step3.pt"]
+    # saved at the end of the step the signal came in, where the ranks agreed; rank 1's streams beside it,
+    # and those of the epoch-end save before (kept until a later checkpoint has its own)
+    assert sorted(p.name for p in (cut / "checkpoints" / "rng").iterdir()) == [
+        "rank1_step2.pt",
+        "rank1_step3.pt",
+    ]
+    assert torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True, mmap=True)["global_step"] == 3
     run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
     assert _scores(cut) == _scores(whole)
     final = [

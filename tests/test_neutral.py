@@ -63,3 +63,18 @@ def test_a_resume_that_adds_a_result_changing_callback_is_a_change_and_a_plot_is
     assert changed_settings(saved, stop) == ["callbacks.early_stopping.patience ((unset) → 2)"]
     fewer_plots = saved | {"callbacks": {}}
     assert changed_settings(saved, fewer_plots) == []
+
+
+def test_a_relative_path_compares_by_where_it_points_from_the_working_directory(tmp_path, monkeypatch):
+    """A KD teacher given as `teachers/t` is another teacher when the resume starts from another folder."""
+    from labelsmooth.run.folder import pinned
+
+    for where in ("a", "b"):
+        (tmp_path / where / "teachers" / "t").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    saved = pinned({"smoothing": {"teacher": "teachers/t", "name": "kd"}})
+    assert saved["smoothing"] == {"teacher": str(tmp_path / "a" / "teachers" / "t"), "name": "kd"}
+    assert changed_settings(saved, pinned({"smoothing": {"teacher": "teachers/t", "name": "kd"}})) == []
+    monkeypatch.chdir(tmp_path / "b")
+    (change,) = changed_settings(saved, pinned({"smoothing": {"teacher": "teachers/t", "name": "kd"}}))
+    assert change.startswith("smoothing.teacher (") and str(tmp_path / "b") in change

@@ -72,14 +72,17 @@ def test_rerun_never_moves_away_the_checkpoint_it_is_asked_to_evaluate(tmp_path,
     assert _files(folder) == before
 
 
-def test_a_multirun_job_refused_from_a_finished_folder_leaves_no_error_file_there(tmp_path, finished):
+def test_a_multirun_job_refused_from_a_finished_folder_leaves_its_files_as_they_were(tmp_path):
     sweep = tmp_path / "sweep"
-    _copy(finished, sweep / "0")
+    run_entry(["-m", *NER, *ONE, "seed=1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     metrics = (sweep / "0" / "metrics.json").read_bytes()
+    config = (sweep / "0" / ".hydra" / "config.yaml").read_bytes()
     proc = run_entry(["-m", *NER, *ONE, "seed=3", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "holds a finished result (metrics.json)" in proc.stdout + proc.stderr
     assert (sweep / "0" / "metrics.json").read_bytes() == metrics
     assert not (sweep / "0" / "error.txt").exists()
+    # Hydra wrote the refused job's config there before the lab ran: the run's own is put back
+    assert (sweep / "0" / ".hydra" / "config.yaml").read_bytes() == config
 
 
 @pytest.mark.parametrize(

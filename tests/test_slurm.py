@@ -311,3 +311,39 @@ def test_two_slurm_tasks_are_the_ranks_of_one_ddp_job(slurm, work, reference):
     assert len(expected) > 8 and got.keys() == expected.keys()
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, abs=1e-6), key
+
+
+# Each SLURM task: 20 rounds of both tasks creating one job-folder mark at once (a file barrier lines them
+# up), each printing what it got and what it read back.
+RACE = """
+import os, sys, time
+from pathlib import Path
+from labelsmooth.atomic import create_whole
+folder, rank = Path(sys.argv[1]), os.environ["SLURM_PROCID"]
+for r in range(20):
+    (folder / f"ready{r}_{rank}").touch()
+    while not all((folder / f"ready{r}_{k}").exists() for k in ("0", "1")):
+        time.sleep(0.001)
+    text = f"task {rank}\\n" + "overrides " * 20000
+    won = create_whole(folder / f"mark{r}", text)
+    print(r, rank, won, (folder / f"mark{r}").read_text() == text, len((folder / f"mark{r}").read_text()))
+"""
+
+
+def test_two_slurm_tasks_creating_one_jobs_mark_at_once_never_see_half_of_it(slurm, tmp_path):
+    """`tasks_per_node=2`: both SLURM tasks of a DDP job mark its folder at start. Created then written,
+    the second task read an empty mark ("jobs [] and [...] map to one folder") while the first hung in
+    DDP init; created whole, exactly one wins each of 20 rounds and both read its whole text."""
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    srun = ["srun", "-p", slurm.partition, "-N1", "-n2", "--cpus-per-task=1", sys.executable, "-c", RACE]
+    out = slurm.run(*srun, str(folder), timeout=120)
+    rows = [line.split() for line in out.strip().splitlines()]
+    assert len(rows) == 40, out
+    for r in range(20):
+        mine = [row for row in rows if row[0] == str(r)]
+        assert sorted(row[2] for row in mine) == ["False", "True"], mine  # one creates it
+        winner = next(row for row in mine if row[2] == "True")
+        assert winner[3] == "True"
+        loser = next(row for row in mine if row[2] == "False")
+        assert loser[4] == winner[4] != "0"  # the other reads the whole mark, never an empty or cut one

@@ -39,6 +39,7 @@ from labelsmooth.run.folder import (
     check_resume,
     locked,
     mark_job_folder,
+    pinned,
     placed_keys,
     prepare_folder,
     snapshot_config,
@@ -99,7 +100,8 @@ def _train(cfg: DictConfig) -> float:
     ckpt_path = resolve_ckpt_path(cfg)  # check_config has read it: a checkpoint of this task
     resuming = bool(ckpt_path) and bool(cfg.train)
     # Resolved: `${oc.env:…}` and other interpolations compare by what they mean, not how they are spelt.
-    settings = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # plain data in last.ckpt
+    # Relative paths pinned: where they point from here, not how they are spelt.
+    settings = pinned(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))  # plain data in last.ckpt
     resume = None
     if resuming:  # checked before the folder is touched: a refused resume leaves the result in place
         placed = placed_keys(OmegaConf.to_container(cfg, resolve=False))

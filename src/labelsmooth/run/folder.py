@@ -162,6 +162,8 @@ def prepare_folder(folder: Path, resuming: bool, rerun: bool, live: bool = False
         else "an unfinished run (checkpoints/last.ckpt)"
     )
     if not rerun:
+        if live:
+            restore_config(folder)
         hint = "" if result.is_file() else "resume it with ckpt_path=last, or "
         raise FolderRefused(
             f"run folder {folder}: holds {held}; {hint}start over there with rerun=true (moves it into "
@@ -233,6 +235,15 @@ def _move_aside(folder: Path, live: bool) -> Path:
     return target
 
 
+def restore_config(folder: Path) -> None:
+    """Put the folder's own run's `.hydra/` back from the copy it kept: a refused multirun job's Hydra
+    wrote its config over it before the lab could refuse the job, and sweep readers read `.hydra/`."""
+    if not (folder / SNAPSHOT).is_dir():
+        return
+    shutil.rmtree(folder / ".hydra", ignore_errors=True)
+    shutil.copytree(folder / SNAPSHOT, folder / ".hydra")
+
+
 def snapshot_config(folder: Path) -> None:
     """Keep a copy of this run's `.hydra/` that Hydra does not overwrite: a multirun rerun into the folder
     writes its own `.hydra/` before anything of the lab runs, and the superseded run keeps this copy."""
@@ -251,6 +262,20 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in node.items():
         out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
     return out
+
+
+def pinned(node: Any) -> Any:
+    """`node` with every relative path that names an existing file or folder made absolute: a resume from
+    another working directory compares where a path points (a KD teacher `outputs/…`), not its spelling."""
+    if isinstance(node, Mapping):
+        return {k: pinned(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [pinned(v) for v in node]
+    if isinstance(node, str) and ("/" in node or node.startswith(".")) and not os.path.isabs(node):
+        path = Path(node).expanduser()
+        if path.exists():
+            return str(path.resolve())
+    return node
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
