@@ -197,10 +197,15 @@ def mark_job_folder(rerun: bool) -> None:
     their_launch, theirs = text.partition("\n")[::2] if text.startswith("multirun: ") else ("", text)
     if theirs == mine:
         (mark.parent / ERROR).unlink(missing_ok=True)  # a rerun: its earlier failure is no longer the state
-    elif rerun and their_launch != launch:
-        write_atomic(mark, f"{launch}\n{mine}")  # this launch's job supersedes the earlier one here
+    elif their_launch != launch:
+        # An earlier launch's job: the folder's own rule decides (prepare_folder: a result or an unfinished
+        # run is refused, or moved aside with rerun=true). This job marks the folder only where it may run.
+        holds = (mark.parent / METRICS).is_file() or (mark.parent / LAST).is_file()
+        if rerun or not holds:
+            write_atomic(mark, f"{launch}\n{mine}")
     else:
-        raise ValueError(
+        restore_config(mark.parent)  # Hydra wrote this job's config over the other job's
+        raise FolderRefused(
             f"hydra.sweep.subdir: jobs [{' '.join(theirs.split())}] and [{' '.join(mine.split())}] map to "
             f"one folder, {mark.parent}; name every swept key in hydra.sweep.subdir (or use its default)"
         )
