@@ -15,7 +15,7 @@ from conftest import TINY_NER, run_entry
 from job_config import JOB_DIR, job_config
 
 from labelsmooth.config.checks import check_config
-from labelsmooth.run.hydra_callbacks import RepeatedKeyCheck, repeated_key
+from labelsmooth.run.command_line import RepeatedKeyCheck, repeated_key
 
 NER = [*TINY_NER, "logger=none"]
 

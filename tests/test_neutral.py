@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from labelsmooth.analysis.results_store import _fixed
-from labelsmooth.run.folder import changed_settings
 from labelsmooth.run.neutral import neutral_override
+from labelsmooth.run.settings import changed_settings
 from labelsmooth.run.sweeps import configuration_names, read_jobs
 
 
@@ -67,7 +67,7 @@ def test_a_resume_that_adds_a_result_changing_callback_is_a_change_and_a_plot_is
 
 def test_a_relative_path_compares_by_where_it_points_from_the_working_directory(tmp_path, monkeypatch):
     """A KD teacher given as `teachers/t` is another teacher when the resume starts from another folder."""
-    from labelsmooth.run.folder import pinned
+    from labelsmooth.run.settings import pinned
 
     for where in ("a", "b"):
         (tmp_path / where / "teachers" / "t").mkdir(parents=True)

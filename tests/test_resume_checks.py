@@ -28,14 +28,9 @@ def finished(tmp_path_factory):
     return folder
 
 
-def _copy(finished, to):
-    shutil.copytree(finished, to)
-    return to
-
-
 def test_a_resume_from_another_folders_checkpoint_is_refused_and_the_result_stays(tmp_path, finished):
-    mine = _copy(finished, tmp_path / "mine")
-    other = _copy(finished, tmp_path / "other")
+    mine = shutil.copytree(finished, tmp_path / "mine")
+    other = shutil.copytree(finished, tmp_path / "other")
     before = (mine / "metrics.json").read_bytes()
     foreign = other / "checkpoints" / "last.ckpt"
     proc = run_entry([*NER, f"ckpt_path={foreign}", f"hydra.run.dir={mine}"], cwd=tmp_path, check=False)
@@ -56,7 +51,7 @@ def test_a_resume_from_a_weights_only_checkpoint_is_refused_and_the_result_stays
 
 
 def test_a_resume_that_adds_early_stopping_is_refused_naming_it(tmp_path, finished):
-    run = _copy(finished, tmp_path / "run")
+    run = shutil.copytree(finished, tmp_path / "run")
     before = (run / "metrics.json").read_bytes()
     stop = [
         "+callbacks.early_stopping._target_=pytorch_lightning.callbacks.EarlyStopping",
@@ -71,7 +66,7 @@ def test_a_resume_that_adds_early_stopping_is_refused_naming_it(tmp_path, finish
 
 
 def test_metrics_json_records_what_a_resume_continued_and_the_changes_it_allowed(tmp_path, finished):
-    run = _copy(finished, tmp_path / "run")
+    run = shutil.copytree(finished, tmp_path / "run")
     first = read_metrics(run)["run"]
     assert first["resumed_from"] == [] and first["commits"] == [first["git_commit"]]
     args = [*NER[:-1], "trainer.max_epochs=2", "task.module.optimizer.lr=0.001", "resume_changed=true"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from labelsmooth.cli.train import run_history
-from labelsmooth.run.folder import Resume
+from labelsmooth.run.settings import Resume
 
 
 def test_a_fresh_run_trained_on_its_commit_only():

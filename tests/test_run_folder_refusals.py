@@ -4,6 +4,7 @@ moves a folder's content aside only under its lock, and never a checkpoint the r
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,15 +31,8 @@ def finished(tmp_path_factory):
     return folder
 
 
-def _copy(finished, to):
-    import shutil
-
-    shutil.copytree(finished, to)
-    return to
-
-
 def test_rerun_into_a_live_folder_is_refused_naming_the_holder_and_moves_nothing(tmp_path, finished):
-    folder = _copy(finished, tmp_path / "run")
+    folder = shutil.copytree(finished, tmp_path / "run")
     (folder / "metrics.json").unlink()  # as a run still training: last.ckpt, no result yet
     before = _files(folder)
     with FileLock(str(folder / ".run.lock")):
@@ -53,7 +47,7 @@ def test_rerun_into_a_live_folder_is_refused_naming_the_holder_and_moves_nothing
 
 
 def test_a_busy_folder_refuses_a_resume_before_hydra_writes_into_it(tmp_path, finished):
-    folder = _copy(finished, tmp_path / "run")
+    folder = shutil.copytree(finished, tmp_path / "run")
     before = _files(folder)
     with FileLock(str(folder / ".run.lock")):
         proc = run_entry([*NER, *ONE, "ckpt_path=last", f"hydra.run.dir={folder}"], cwd=tmp_path, check=False)
@@ -62,7 +56,7 @@ def test_a_busy_folder_refuses_a_resume_before_hydra_writes_into_it(tmp_path, fi
 
 
 def test_rerun_never_moves_away_the_checkpoint_it_is_asked_to_evaluate(tmp_path, finished):
-    folder = _copy(finished, tmp_path / "run")
+    folder = shutil.copytree(finished, tmp_path / "run")
     before = _files(folder)
     best = folder / "checkpoints" / "best.ckpt"
     args = [*NER, "train=false", f"ckpt_path={best}", "rerun=true", f"hydra.run.dir={folder}"]

@@ -34,19 +34,11 @@ from labelsmooth.config.checks import (
     resolve_ckpt_path,
 )
 from labelsmooth.distributed import hydra_single_run_argv, job_environment
-from labelsmooth.run.folder import (
-    Resume,
-    check_resume,
-    locked,
-    mark_job_folder,
-    pinned,
-    placed_keys,
-    prepare_folder,
-    snapshot_config,
-)
+from labelsmooth.run.folder import locked, mark_job_folder, prepare_folder, snapshot_config
 from labelsmooth.run.metrics_file import write_metrics
 from labelsmooth.run.provenance import checkout_root, git_state, provenance
 from labelsmooth.run.resume import ExactResume
+from labelsmooth.run.settings import Resume, check_resume, pinned, placed_keys
 from labelsmooth.run.signals import STOP, Stopped
 from labelsmooth.run.trained import check_teacher, load_teacher
 
