@@ -76,3 +76,24 @@ def test_a_stop_during_a_move_aside_waits_until_every_file_is_moved(tmp_path, mo
     with pytest.raises(Stopped), stop.installed():
         folder_module.move_aside(tmp_path)
     assert len(moved) == 3 and sorted(p.name for p in tmp_path.iterdir()) == ["superseded"]
+
+
+def test_after_a_finished_job_a_time_limit_is_ignored_and_after_a_stop_it_goes_to_the_launcher():
+    """A limit reached as a finished job winds down must not requeue it (submitit's handler would); a job
+    stopped by a signal hands the limit back to the handler that was there before."""
+    stop, calls = StopRequests(), []
+    launcher = lambda signum, frame: calls.append(signum)  # noqa: E731  (as submitit's handler)
+    before = signal.signal(TIME_LIMIT, launcher)
+    try:
+        with stop.installed():
+            pass  # the job finished
+        assert signal.getsignal(TIME_LIMIT) is signal.SIG_IGN
+        os.kill(os.getpid(), TIME_LIMIT)  # ignored: the process goes on, nothing is requeued
+        assert calls == []
+        signal.signal(TIME_LIMIT, launcher)
+        with pytest.raises(Stopped), stop.installed():
+            raise Stopped(signal.SIGTERM)
+        assert signal.getsignal(TIME_LIMIT) is launcher
+        assert signal.getsignal(signal.SIGTERM) is not stop._note
+    finally:
+        signal.signal(TIME_LIMIT, before)

@@ -50,16 +50,21 @@ class StopRequests:
 
     @contextmanager
     def installed(self) -> Iterator[StopRequests]:
-        """Our handler for every stop signal during the job; the previous handlers afterwards."""
+        """Our handler for every stop signal during the job; the previous handlers afterwards. After a job
+        that finished (its metrics.json written), the time-limit signal is ignored instead: a limit reached
+        while the process winds down has nothing to save, and submitit's handler would requeue a finished
+        job (seen on a slow machine: a third allocation of a job whose second had written its result)."""
         self.signum, self.deferred, self._stopping, self.forward = None, False, False, None
         self._previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._note)
+        finished = False
         try:
             yield self
+            finished = True
         finally:
             for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+                signal.signal(sig, signal.SIG_IGN if finished and sig == TIME_LIMIT else handler)
 
     def reinstall(self) -> None:
         """Our handler again where another took over (Lightning sets its own SIGTERM handler at fit start)."""
