@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import ROOT, run_entry
+from hydra import compose, initialize_config_dir
 
 from labelsmooth.analysis import claims_file
 from labelsmooth.analysis.report import committed_table, evaluate
@@ -19,6 +20,7 @@ from labelsmooth.analysis.results_store import as_jobs, collect, load
 from labelsmooth.analysis.runner import run
 from labelsmooth.analysis.verdicts import main as verdicts_main
 from labelsmooth.cli import claims as claims_cli
+from labelsmooth.config.checks import metric_names
 
 CLAIMS = ROOT / "experiments" / "claims.yaml"
 
@@ -31,12 +33,25 @@ def test_committed_claims_tables_are_what_the_report_computes_from_the_committed
 
 def test_claims_file_names_recipes_that_exist_and_every_claim_has_a_sweep():
     cf = claims_file.load(CLAIMS)
-    assert [c for c in cf.claims] == ["C1", "C1r", *(f"C{i}" for i in range(2, 10))]
+    assert [c for c in cf.claims] == [
+        "C1", "C1r", *(f"C{i}" for i in range(2, 10)), "C10", "C10n", "C11", "C11n", "C12", "C12n"
+    ]  # fmt: skip
     for sweep in cf.sweeps.values():
         for recipe in [sweep.recipe, *(s.recipe for s in sweep.before)]:
             assert (ROOT / "conf" / "experiment" / f"{recipe}.yaml").is_file(), recipe
     assert cf.claims["C8"].direction == "equivalent" and cf.claims["C8"].margin == 0.01
     assert len(cf.claims["C7"].sweeps) == 2  # the calibrated and the over-confident stand-in
+
+
+def test_every_claim_reads_a_metric_its_recipes_jobs_report():
+    cf = claims_file.load(CLAIMS)
+    for claim in cf.claims.values():
+        for name in claim.sweeps:
+            with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+                cfg = compose("config", [f"experiment={cf.sweeps[name].recipe}"])
+            reported = {f"test/{m}" for m in metric_names(cfg)}
+            for metric in {claim.metric, claim.baseline_metric or claim.metric}:
+                assert metric in reported, (claim.id, name, metric)
 
 
 def test_the_confirmation_of_c1_repeats_its_stand_in_on_seeds_c1_never_used():

@@ -47,10 +47,10 @@ def test_ner_multirun_two_jobs_in_one_wandb_group(tmp_path):
         # the dashboard: learning rate, plots as images, a table of test predictions, plain smoothing fields
         assert any(key.startswith("lr-") for key in logged), sorted(logged)
         media = {k: v for h in run["history"] for k, v in h.items() if k.endswith("/_type")}
-        assert media["test/reliability_diagram/_type"] == "images/separated"
+        assert media["test/reliability/entity/_type"] == "images/separated"
         assert media["val/penultimate_projection/_type"] == "images/separated"
         assert media["test/predictions/_type"] == "table-file"
-        assert list((wandb_dir / "files" / "media" / "images" / "test").glob("reliability_diagram_*.png"))
+        assert list((wandb_dir / "files" / "media" / "images" / "test" / "reliability").glob("token_*.png"))
         assert run["config"]["smoothing_name"] == smoothing and run["config"]["smoothing_alpha"] == 0.1
         runs.append(run)
     assert runs[0]["group"] == runs[1]["group"] != ""
@@ -88,7 +88,7 @@ def test_help_lists_config_groups(tmp_path):
     for line in (
         "smoothing: cp, gls, kd, ls, none",
         "task: image, ner, qa",
-        "calibration: none, temperature",
+        "calibration: dirichlet, matrix, none, temperature, vector",
     ):
         assert line in out
 

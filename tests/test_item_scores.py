@@ -106,8 +106,10 @@ def test_image_run_with_temperature_scaling_writes_what_ece_before_and_after_nee
     ]
     run_entry(args, cwd=tmp_path)
     items, metrics = _check_items_against_metrics(
-        run, ["test/accuracy", "test/error", "test/ece", "test/ece_ts"]
+        run,
+        ["test/accuracy", "test/error", "test/ece", "test/ece_ts", "test/example/ece_ts"]
+        + ["test/example/aurc", "test/example/aurc_pnorm"],
     )
-    calibration = json.loads((run / "calibration_test.json").read_text())
-    assert calibration["temperature"] == pytest.approx(metrics["test/temperature"])
+    calibration = json.loads((run / "calibration_test_ts.json").read_text())
+    assert calibration["fitted"]["temperature"] == pytest.approx(metrics["test/temperature"])
     assert items.unit == "image" and len(items.columns["correct"]) == 359  # the digits test split

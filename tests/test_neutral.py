@@ -27,7 +27,7 @@ from labelsmooth.run.sweeps import configuration_names, read_jobs
         ("paths.cache_dir=/tmp/c", True),
         ("callbacks.early_stopping.patience=3", False),
         ("+callbacks.early_stopping._target_=x", False),
-        ("callbacks.temperature_scaling.max_iter=10", False),
+        ("callbacks.calibration.calibrator.max_iter=10", False),
         ("callbacks.model_checkpoint.monitor=val/nll", False),
         ("smoothing=gls", False),
         ("seed=1", False),

@@ -22,6 +22,8 @@ from labelsmooth.callbacks.plots import (
     project,
     template_plane,
 )
+from labelsmooth.metrics.levels import ClassLevel
+from labelsmooth.tasks.base import Decoded
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -76,7 +78,7 @@ def test_plot_functions_write_pngs(tmp_path: Path) -> None:
 
 
 class TinyTask(pl.LightningModule):
-    """An MLP classifier exposing calibration_logits, penultimate() and classifier_weight() like a task."""
+    """An MLP classifier exposing eval_results, penultimate() and classifier_weight() like a task."""
 
     class_names = ["zero", "one", "two", "three", "four"]
 
@@ -84,7 +86,7 @@ class TinyTask(pl.LightningModule):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(d, h), nn.ReLU())
         self.head = nn.Linear(h, k)
-        self.calibration_logits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.eval_results: dict[str, tuple[dict, Decoded]] = {}
         self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.penultimate_calls = 0
 
@@ -101,7 +103,10 @@ class TinyTask(pl.LightningModule):
     def _finish(self, split: str) -> None:
         logits, labels = (torch.cat(t) for t in zip(*self._outputs, strict=True))
         self._outputs = []
-        self.calibration_logits[split] = (logits, labels)
+        self.eval_results[split] = (
+            {},
+            Decoded({}, logits, labels, levels={"example": ClassLevel(logits, labels)}),
+        )
 
     def on_validation_epoch_end(self) -> None:
         self._finish("val")
@@ -172,11 +177,11 @@ def test_callbacks_write_their_pngs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert module.penultimate_calls == 2 and module.training  # every val batch, then train mode restored
     counts = torch.bincount(data.y[300:], minlength=5)
     assert sorted(chosen[0]) == sorted(counts.topk(3).indices.tolist())
-    assert not (tmp_path / "reliability_val.png").exists()  # not during fit's validation epochs
+    assert not list(tmp_path.glob("reliability_*.png"))  # not during fit's validation epochs
     trainer.validate(module, datamodule=data, verbose=False)
-    assert _is_png(tmp_path / "reliability_val.png")
+    assert _is_png(tmp_path / "reliability_val_example.png")
     trainer.test(module, datamodule=data, verbose=False)
-    assert _is_png(tmp_path / "reliability_test.png")
+    assert _is_png(tmp_path / "reliability_test_example.png")
 
 
 def test_projection_skips_a_module_without_penultimate(

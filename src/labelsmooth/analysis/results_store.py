@@ -47,12 +47,19 @@ def read_items(folder: Path, split: str = "test") -> Items | None:
         return None
     scores = json.loads(scores_file.read_text())
     unit = scores.pop("unit")
-    calibration_file = folder / f"calibration_{split}.json"
-    if calibration_file.is_file():
-        calibration = json.loads(calibration_file.read_text())
-        # Images are both the scored items and the calibration items; tokens (NER) and pointers (QA) are not.
-        if calibration["correct"] == scores.get("correct"):
-            scores["confidence_ts"] = calibration["confidence_ts"]
+    # Images are both the scored items and a calibration level's items (one per image, in the same order):
+    # their p-norm scores and, after a post-hoc calibrator, its confidence and correctness join them.
+    # (A NER entity or a QA answer is not a scored item: those levels stay seed-level in the claims.)
+    for path in sorted(folder.glob(f"calibration_{split}*.json")):
+        suffix = path.stem.removeprefix(f"calibration_{split}")
+        example = json.loads(path.read_text()).get("levels", {}).get("example")
+        if unit != "image" or example is None or len(example["correct"]) != len(scores["correct"]):
+            continue
+        if not suffix:
+            scores["score_pnorm"] = example["score_pnorm"]
+        else:
+            scores[f"confidence{suffix}"] = example["confidence"]
+            scores[f"correct{suffix}"] = example["correct"]
     return Items(unit, scores)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -17,9 +18,19 @@ from labelsmooth.metrics.calibration import DEFAULT_BINS, reliability_bins
 
 
 def plot_reliability(
-    confidences: Tensor, correct: Tensor, path: str | Path, n_bins: int = DEFAULT_BINS, title: str = ""
+    confidences: Tensor,
+    correct: Tensor,
+    path: str | Path,
+    n_bins: int = DEFAULT_BINS,
+    title: str = "",
+    bands: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
-    """Reliability diagram PNG: accuracy per confidence bin vs the diagonal, gaps shaded, counts below."""
+    """Reliability diagram PNG: accuracy per confidence bin vs the diagonal, gaps shaded, counts below.
+
+    bands: per-bin (lower, upper) accuracy a calibrated model's bins would show on these confidences
+    (consistency resampling, metrics.estimators.consistency_bands), drawn as a box per bin: an observed
+    accuracy outside its box is a miscalibration that the test set's size does not explain.
+    """
     bins = reliability_bins(confidences, correct, n_bins)
     edges = bins.edges.numpy()
     width = edges[1] - edges[0]
@@ -43,6 +54,20 @@ def plot_reliability(
         label="gap",
     )
     top.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    if bands is not None:
+        low, high = bands
+        shown = nonempty & np.isfinite(low) & np.isfinite(high)
+        top.bar(
+            left[shown] + 0.3 * width,
+            (high - low)[shown],
+            bottom=low[shown],
+            width=0.4 * width,
+            align="edge",
+            color="none",
+            edgecolor="tab:green",
+            linewidth=1.2,
+            label="90 % consistency band",
+        )
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
     top.legend(loc="upper left", fontsize="small")
     bottom.bar(left, bins.counts.numpy(), width=width, align="edge", color="tab:gray", edgecolor="black")

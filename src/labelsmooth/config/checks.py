@@ -72,10 +72,17 @@ def check_keys(cfg: DictConfig) -> None:
 def metric_names(cfg: DictConfig) -> list[str]:
     """Every metric a job reports per split: the task's, the calibration ones, and its callbacks'."""
     module_cls = get_class(cfg.task.module._target_)
-    names = [*module_cls.metric_names(cfg.task.module), *CALIBRATION_METRICS]
+    names = [
+        *module_cls.metric_names(cfg.task.module),
+        *CALIBRATION_METRICS,
+        *module_cls.level_metric_names(),
+    ]
     for node in (cfg.get("callbacks") or {}).values():
         if isinstance(node, DictConfig) and "_target_" in node:
             names += list(getattr(get_class(node._target_), "metric_names", ()))
+            named = getattr(get_class(node._target_), "names_for", None)
+            if named is not None:  # names that depend on the callback's settings and the task
+                names += named(node, module_cls)
     return names
 
 
@@ -96,6 +103,7 @@ def check_config(cfg: DictConfig) -> None:
     dropout = cfg.task.module.get("dropout")
     if dropout is not None and not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
         raise ValueError(f"task.module.dropout={dropout!r}: expected a probability in [0, 1)")
+    _check_calibrator(cfg)
     names = metric_names(cfg)
     listed = ", ".join(f"val/{n}" for n in names)
     if cfg.optimized_metric not in [f"{split}/{n}" for split in SPLITS for n in names]:
@@ -104,6 +112,14 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"task.monitor={cfg.task.monitor}: expected one of {listed}")
     if cfg.task.mode not in ("min", "max"):
         raise ValueError(f"task.mode={cfg.task.mode!r}: expected 'min' or 'max'")
+
+
+def _check_calibrator(cfg: DictConfig) -> None:
+    """A post-hoc calibrator calibrates the task's kind of heads (QA's pointers: temperature or vector)."""
+    node = (cfg.get("callbacks") or {}).get("calibration")
+    if isinstance(node, DictConfig) and "calibrator" in node:
+        kind = get_class(cfg.task.module._target_).calibration_kind
+        get_class(node.calibrator._target_).check_kind(kind)
 
 
 def check_smoothing(smoothing: Any, module_cls: type) -> None:

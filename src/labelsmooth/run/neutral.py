@@ -27,7 +27,7 @@ RESULT_CALLBACKS = (
     "callbacks.model_checkpoint",
     "callbacks.smoothing",
     "callbacks.early_stopping",
-    "callbacks.temperature_scaling",
+    "callbacks.calibration",
 )
 
 

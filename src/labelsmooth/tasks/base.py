@@ -18,9 +18,11 @@ from pytorch_lightning.utilities import GradClipAlgorithmType
 from torch import Tensor
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
+from labelsmooth.atomic import write_compact_json
 from labelsmooth.callbacks.media import log_table
 from labelsmooth.distributed import world
 from labelsmooth.metrics.calibration import calibration_report
+from labelsmooth.metrics.levels import Level, estimator_names, level_items, level_metrics
 from labelsmooth.smoothing import Head, Smoothing
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Decoded:
     scored: str = ""  # e.g. "120 of 120 sentences", for the log
     # A few predictions beside their gold, as a table for W&B: (columns, rows).
     table: tuple[list[str], list[list]] = ([], [])
+    # The units the task is judged on, for the calibration estimators (metrics/levels.py); with gold only.
+    levels: dict[str, Level] = field(default_factory=dict)
 
 
 def gather_outputs(outputs: list[Mapping[str, Tensor]], key: str) -> dict[str, Tensor]:
@@ -86,6 +90,11 @@ class TaskModule(pl.LightningModule):
     head_kinds: ClassVar[tuple[str, ...]] = ()
     # The key of `collect`'s output that numbers the eval items (for gathering and de-duplication).
     item_key: ClassVar[str] = "index"
+    # The levels `decode` reports calibration at: name -> a kind of metrics.levels.KINDS.
+    levels: ClassVar[dict[str, str]] = {}
+    # What a post-hoc calibrator sees: the kind of its heads and, per head, the outputs' logits → labels keys.
+    calibration_kind: ClassVar[str] = "classes"
+    calibration_heads: ClassVar[dict[str, str]] = {"logits": "labels"}
 
     def __init__(self, optimizer: partial | None, warmup_ratio: float, lr_decay: bool) -> None:
         super().__init__()
@@ -97,8 +106,9 @@ class TaskModule(pl.LightningModule):
         # Set by SmoothingCallback: a module fitted without one stops, rather than train a plain cross-entropy
         # that the config and W&B would record as some other smoothing.
         self.smoothing: Smoothing | None = None
-        # Filled at the end of each val/test epoch for temperature scaling and reliability diagrams.
-        self.calibration_logits: dict[str, tuple[Tensor, Tensor]] = {}
+        # The gathered outputs and their decoding of the last val/test epoch, for post-hoc calibration and
+        # the reliability diagrams (callbacks read them in their on_*_end hooks).
+        self.eval_results: dict[str, tuple[dict[str, Tensor], Decoded]] = {}
         # The exact (float64) metrics of the last val/test epoch, for metrics.json.
         self.split_metrics: dict[str, dict[str, float]] = {}
         self._eval_outputs: dict[str, list[Any]] = defaultdict(list)
@@ -120,6 +130,15 @@ class TaskModule(pl.LightningModule):
     def decode(self, outputs: dict[str, Tensor], split: str) -> Decoded:
         """Predictions of a split's gathered outputs, their scores, calibration pairs and files."""
         raise NotImplementedError
+
+    @classmethod
+    def level_metric_names(cls, suffix: str = "") -> list[str]:
+        """`<level>/<estimator><suffix>` of every calibration level (without the split)."""
+        return [f"{lv}/{e}{suffix}" for lv, kind in cls.levels.items() for e in estimator_names(kind)]
+
+    def heads_for_calibration(self, outputs: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+        """The (logits, labels) a post-hoc calibrator fits on, per head, from a split's gathered outputs."""
+        return {key: (outputs[key], outputs[labels]) for key, labels in self.calibration_heads.items()}
 
     # --- the shared loop -----------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -165,9 +184,9 @@ class TaskModule(pl.LightningModule):
         result = self.decode(outputs, split)
         if result.scored:
             log.info("%s: scored %s", split, result.scored)
-        self.calibration_logits[split] = (result.logits, result.labels)
+        self.eval_results[split] = (outputs, result)
         calib = calibration_report(result.logits, result.labels)
-        metrics = result.metrics | {k: calib[k] for k in CALIBRATION_METRICS}
+        metrics = result.metrics | {k: calib[k] for k in CALIBRATION_METRICS} | level_metrics(result.levels)
         self.split_metrics[split] = {k: float(v) for k, v in metrics.items()}
         # Identical on every rank, so no sync: each rank's checkpoint callback sees the same numbers.
         self.log_dict({f"{split}/{k}": float(v) for k, v in metrics.items()}, sync_dist=False)
@@ -175,6 +194,9 @@ class TaskModule(pl.LightningModule):
             out_dir = Path(self.trainer.default_root_dir)
             for name, write in result.files.items():
                 write(out_dir / name)
+            if result.levels:
+                items = {"levels": {name: level_items(lv) for name, lv in result.levels.items()}}
+                write_compact_json(items, out_dir / f"calibration_{split}.json")
         if split == "test":
             log_table(self.trainer, "test/predictions", *result.table)
 

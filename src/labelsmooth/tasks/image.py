@@ -13,6 +13,7 @@ from torch.utils.data import TensorDataset
 from labelsmooth.atomic import write_compact_json
 from labelsmooth.data.module import SplitDataModule
 from labelsmooth.metrics.calibration import confidences_and_correct
+from labelsmooth.metrics.levels import ClassLevel
 from labelsmooth.models.specs import MLPSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
 from labelsmooth.tasks.base import Decoded, TaskModule
@@ -47,6 +48,7 @@ class ImageModule(TaskModule):
 
     task_name: ClassVar[str] = "image"
     head_kinds: ClassVar[tuple[str, ...]] = ("classes",)
+    levels: ClassVar[dict[str, str]] = {"example": "classes"}
 
     def __init__(
         self,
@@ -100,6 +102,7 @@ class ImageModule(TaskModule):
             labels,
             files={f"scores_{split}.json": partial(write_compact_json, items)},
             scored=f"{len(labels)} of {n} images",
+            levels={"example": ClassLevel(logits, labels)},
         )
 
     @torch.no_grad()

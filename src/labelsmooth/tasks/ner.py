@@ -14,7 +14,10 @@ from labelsmooth.data.conll import Sentence, write_predictions
 from labelsmooth.data.module import EncoderDataModule
 from labelsmooth.data.ner_features import collate_features, encode_sentences, words_from_predictions
 from labelsmooth.data.windows import grouped_lengths
+from labelsmooth.metrics.calibration import scaled_log_probs
 from labelsmooth.metrics.conlleval import ner_scores, sentence_counts
+from labelsmooth.metrics.levels import ClassLevel, entity_level
+from labelsmooth.metrics.selective import pnorm_confidence
 from labelsmooth.models.packing import encode
 from labelsmooth.models.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
@@ -93,6 +96,7 @@ class NERModule(TaskModule):
 
     task_name: ClassVar[str] = "ner"
     head_kinds: ClassVar[tuple[str, ...]] = ("tags",)
+    levels: ClassVar[dict[str, str]] = {"token": "classes", "entity": "ranked"}
 
     def __init__(
         self,
@@ -151,8 +155,9 @@ class NERModule(TaskModule):
         kept = complete.nonzero()[:, 0]
         subset = [sentences[i] for i in kept.tolist()]
         # Each row is one word: view them as (N, 1) "sequences" of their sentence, renumbered to `subset`.
+        tag_ids = outputs["logits"].argmax(-1)
         predicted = words_from_predictions(
-            outputs["logits"].argmax(-1)[:, None],
+            tag_ids[:, None],
             outputs["word_index"][:, None],
             torch.searchsorted(kept, outputs["sentence_index"]),
             [len(s.tokens) for s in subset],
@@ -163,7 +168,16 @@ class NERModule(TaskModule):
         # `token gold pred` lines (`token pred` without gold), readable by the conlleval command.
         write = partial(write_predictions, sentences=subset, predictions=predicted, with_gold=has_gold)
         files = {f"predictions_{split}.conll": write}
+        levels = {}
         if has_gold:
+            # The probability of each word's predicted tag (the tag decoded above), and its p-norm score.
+            log_conf = scaled_log_probs(outputs["logits"].double()).gather(1, tag_ids[:, None])[:, 0]
+            levels = {
+                "token": ClassLevel(outputs["logits"], outputs["labels"]),
+                "entity": entity_level(
+                    [s.tags for s in subset], predicted, log_conf, pnorm_confidence(outputs["logits"])
+                ),
+            }
             # Entity counts per sentence (their sums give `f1`): what a bootstrap over sentences resamples.
             counts = {"unit": "sentence", **sentence_counts([s.tags for s in subset], predicted)}
             files[f"scores_{split}.json"] = partial(write_compact_json, counts)
@@ -178,6 +192,7 @@ class NERModule(TaskModule):
             files=files,
             scored=f"{len(subset)} of {len(sentences)} sentences",
             table=(["tokens", "gold", "predicted"], rows),
+            levels=levels,
         )
 
     @torch.no_grad()

@@ -19,8 +19,9 @@ from labelsmooth.data.qa_features import prepare_features
 from labelsmooth.data.squad import QAExample
 from labelsmooth.data.windows import grouped_lengths
 from labelsmooth.metrics.calibration import calibration_errors
+from labelsmooth.metrics.levels import BinaryLevel
 from labelsmooth.metrics.qa_postprocess import postprocess
-from labelsmooth.metrics.squad_v2 import question_scores, raw_scores, squad_v2_scores
+from labelsmooth.metrics.squad_v2 import make_qid_to_has_ans, question_scores, raw_scores, squad_v2_scores
 from labelsmooth.models.packing import encode
 from labelsmooth.models.specs import EncoderSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
@@ -117,6 +118,9 @@ class QAModule(TaskModule):
     task_name: ClassVar[str] = "qa"
     head_kinds: ClassVar[tuple[str, ...]] = ("pointer",)
     item_key: ClassVar[str] = "feature_index"
+    levels: ClassVar[dict[str, str]] = {"answer": "binary", "has_answer": "binary"}
+    calibration_kind: ClassVar[str] = "pointer"
+    calibration_heads: ClassVar[dict[str, str]] = {"start": "start_position", "end": "end_position"}
 
     def __init__(
         self,
@@ -208,8 +212,18 @@ class QAModule(TaskModule):
             metrics[f"{name}_ece"], _ = calibration_errors(confidence, pred == outputs[f"{name}_position"])
         exact, _ = raw_scores(examples, predictions)
         correct = torch.tensor([exact[e.id] for e in examples], dtype=torch.bool)
-        metrics["answer_ece"], _ = calibration_errors(torch.as_tensor(extra["confidence"]), correct)
-        return Decoded(metrics, logits, labels, files, scored, table)
+        answer_confidence = torch.as_tensor(extra["confidence"]).double()
+        metrics["answer_ece"], _ = calibration_errors(answer_confidence, correct)
+        # The has-answer decision: answered iff null − best <= threshold; its confidence is the probability
+        # of the decision taken (1 − na_prob when it answers), right when it agrees with the gold.
+        answered = torch.as_tensor(extra["answered"])
+        has_ans = torch.tensor(list(make_qid_to_has_ans(examples).values()), dtype=torch.bool)
+        na_prob = torch.tensor([na_probs[e.id] for e in examples], dtype=torch.float64)
+        levels = {
+            "answer": BinaryLevel(answer_confidence, correct),
+            "has_answer": BinaryLevel(torch.where(answered, 1 - na_prob, na_prob), answered == has_ans),
+        }
+        return Decoded(metrics, logits, labels, files, scored, table, levels=levels)
 
 
 def _write_json(value: Any, path: Path) -> None:

@@ -78,6 +78,41 @@ def _ece(confidence: str) -> ItemMetric:
     return metric
 
 
+def _selective(score: str, generalized: bool = False) -> ItemMetric:
+    """AURC (or AUGRC) of the items weighted by w, as metrics/selective.py computes them for weights of 1.
+
+    A weight is a number of copies: per distinct score (highest first) n_j = Σ w over the items accepted,
+    e_j = Σ w·error, κ_j = n_j / Σ w, and the trapezoids of selective_areas; a score group of weight 0 adds a
+    zero-width segment, and before the first group with weight the selective risk is that group's (flat).
+    """
+
+    def metric(cols: Columns, w: np.ndarray) -> np.ndarray:
+        s, hit = cols[score].astype(float), cols["correct"].astype(float)
+        out = np.empty((len(w), s.shape[1]))
+        for k in range(s.shape[1]):  # each seed ranks its own scores
+            order = np.argsort(-s[:, k], kind="stable")
+            ranked, err = s[order, k], 1.0 - hit[order, k]
+            ends = np.append(ranked[1:] != ranked[:-1], True)
+            n = np.cumsum(w[:, order], axis=1)[:, ends]
+            e = np.cumsum(w[:, order] * err, axis=1)[:, ends]
+            cov = n / n[:, -1:]
+            if generalized:
+                risk = e / n[:, -1:]
+                first = np.zeros((len(w), 1))
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    risk = e / n
+                lead = np.argmax(n > 0, axis=1)
+                first = risk[np.arange(len(w)), lead][:, None]
+                risk = np.where(n > 0, risk, first)
+            cov = np.concatenate([np.zeros((len(w), 1)), cov], axis=1)
+            risk = np.concatenate([first, risk], axis=1)
+            out[:, k] = (np.diff(cov, axis=1) * (risk[:, 1:] + risk[:, :-1]) / 2).sum(axis=1)
+        return out
+
+    return metric
+
+
 def _gap(cols: Columns, w: np.ndarray) -> np.ndarray:
     """Mean confidence − accuracy (fractions): > 0 over-confident, < 0 under-confident."""
     return (w @ cols["confidence"].astype(float) - w @ cols["correct"].astype(float)) / w.sum(
@@ -99,6 +134,10 @@ METRICS: dict[tuple[str, str], ItemMetric] = {
     ("image", "ece"): _ece("confidence"),
     ("image", "ece_ts"): _ece("confidence_ts"),
     ("image", "confidence_gap"): _gap,
+    ("image", "aurc"): _selective("confidence"),
+    ("image", "augrc"): _selective("confidence", generalized=True),
+    ("image", "aurc_pnorm"): _selective("score_pnorm"),
+    ("image", "augrc_pnorm"): _selective("score_pnorm", generalized=True),
 }
 
 # The columns each metric reads (what the compact results keep of a run's item files).
@@ -110,6 +149,10 @@ COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
     ("image", "ece"): ("correct", "confidence"),
     ("image", "ece_ts"): ("correct", "confidence_ts"),
     ("image", "confidence_gap"): ("correct", "confidence"),
+    ("image", "aurc"): ("correct", "confidence"),
+    ("image", "augrc"): ("correct", "confidence"),
+    ("image", "aurc_pnorm"): ("correct", "score_pnorm"),
+    ("image", "augrc_pnorm"): ("correct", "score_pnorm"),
 }
 
 

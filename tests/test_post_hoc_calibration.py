@@ -1,4 +1,5 @@
-"""Temperature scaling: recovers a known T, never worsens NLL, handles -inf, runs inside a real Trainer."""
+"""Post-hoc calibration: T recovers a known temperature, never worsens NLL, handles -inf; the callback
+fits on validation only, reports every level's estimators after calibration; its YAML keys are its args."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labelsmooth.callbacks import TemperatureScaling
+from labelsmooth.callbacks import PostHocCalibration
+from labelsmooth.metrics import calibrators
 from labelsmooth.metrics.calibration import calibration_report, fit_temperature
+from labelsmooth.metrics.levels import ClassLevel, level_metrics
+from labelsmooth.smoothing import Head, NoSmoothing
+from labelsmooth.tasks.base import Decoded, TaskModule
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -73,39 +78,31 @@ def test_empty_validation_set_raises_the_one_line_error() -> None:
 # --- end to end with a real Trainer ---------------------------------------------------------------------
 
 
-class TinyTask(pl.LightningModule):
-    """A linear classifier that fills `calibration_logits` at the end of each eval epoch, as a task does."""
+class TinyTask(TaskModule):
+    """A linear classifier on the real TaskModule loop (gather, decode, levels), as the image task is."""
+
+    task_name = "tiny"
+    head_kinds = ("classes",)
+    levels = {"example": "classes"}
 
     def __init__(self, k: int = 4, d: int = 8) -> None:
-        super().__init__()
+        super().__init__(None, 0.0, False)
         self.layer = nn.Linear(d, k)
-        self.calibration_logits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.smoothing = NoSmoothing()
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return nn.functional.cross_entropy(self.layer(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
+    def heads(self, batch):
+        x, y, _ = batch
         # Over-confident on purpose (x 4), and one -inf column like a padded pointer head.
         logits = torch.cat([self.layer(x) * 4, torch.full((len(y), 1), -torch.inf)], dim=1)
-        self._outputs.append((logits.cpu(), y.cpu()))
+        return [Head("classes", logits, y, None, "classes")]
 
-    test_step = validation_step
+    def collect(self, batch, heads):
+        return {"logits": heads[0].logits.detach().cpu(), "labels": batch[1].cpu(), "index": batch[2].cpu()}
 
-    def _finish(self, split: str) -> None:
-        logits, labels = (torch.cat(t) for t in zip(*self._outputs, strict=True))
-        self._outputs = []
-        self.calibration_logits[split] = (logits, labels)
-        report = calibration_report(logits, labels)
-        self.log_dict({f"{split}/ece": report["ece"], f"{split}/nll": report["nll"]})
-
-    def on_validation_epoch_end(self) -> None:
-        self._finish("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._finish("test")
+    def decode(self, outputs, split):
+        logits, labels = outputs["logits"], outputs["labels"]
+        accuracy = float((logits.argmax(1) == labels).double().mean())
+        return Decoded({"accuracy": accuracy}, logits, labels, levels={"example": ClassLevel(logits, labels)})
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.5)
@@ -115,7 +112,7 @@ def _loader(seed: int, n: int = 256, k: int = 4, d: int = 8) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g)
     y = (x[:, :k] + 0.8 * torch.randn(n, k, generator=g)).argmax(1)
-    return DataLoader(TensorDataset(x, y), batch_size=64)
+    return DataLoader(TensorDataset(x, y, torch.arange(n)), batch_size=64)
 
 
 def _trainer(tmp_path: Path, callback: pl.Callback) -> pl.Trainer:
@@ -133,17 +130,17 @@ def _trainer(tmp_path: Path, callback: pl.Callback) -> pl.Trainer:
     )
 
 
-def test_callback_end_to_end(tmp_path: Path) -> None:
+def test_temperature_callback_end_to_end(tmp_path: Path) -> None:
     pl.seed_everything(0)
-    ts = TemperatureScaling(n_bins=15, max_iter=100)
-    trainer, module = _trainer(tmp_path, ts), TinyTask()
+    callback = PostHocCalibration(calibrators.TemperatureScaler(max_iter=100), n_bins=15, rounds=50)
+    trainer, module = _trainer(tmp_path, callback), TinyTask()
     trainer.fit(module, _loader(0), _loader(1))
-    assert ts.temperature is None  # validation epochs during fit do not fit T
+    assert not callback.fitted  # validation epochs during fit do not fit T
     assert "val/temperature" not in trainer.callback_metrics
 
     # A different val set than during fit: T must come from this validation's logits, not stale ones.
     trainer.validate(module, _loader(3), verbose=False)
-    val_logits, val_labels = module.calibration_logits["val"]
+    val_logits, val_labels = module.eval_results["val"][1].logits, module.eval_results["val"][1].labels
     metrics = trainer.callback_metrics
     expected_t = fit_temperature(val_logits, val_labels)
     assert float(metrics["val/temperature"]) == pytest.approx(expected_t)
@@ -151,37 +148,63 @@ def test_callback_end_to_end(tmp_path: Path) -> None:
     after = calibration_report(val_logits, val_labels, temperature=expected_t)
     assert float(metrics["val/ece_ts"]) == pytest.approx(after["ece"])
     assert float(metrics["val/nll_ts"]) < float(metrics["val/nll"])  # the module's own, before scaling
-    assert {"val/mce_ts", "val/ece"} <= set(metrics)
+    assert float(metrics["val/example/nll_ts"]) == pytest.approx(after["nll"])
+    assert {"val/mce_ts", "val/ece", "val/example/smece", "val/example/smece_ts"} <= set(metrics)
 
     trainer.test(module, _loader(2), verbose=False)
-    test_logits, test_labels = module.calibration_logits["test"]
+    test_logits, test_labels = module.eval_results["test"][1].logits, module.eval_results["test"][1].labels
     metrics = trainer.callback_metrics
     assert float(metrics["test/temperature"]) == pytest.approx(expected_t)
     after = calibration_report(test_logits, test_labels, temperature=expected_t)
     assert float(metrics["test/ece_ts"]) == pytest.approx(after["ece"])
     assert float(metrics["test/nll_ts"]) == pytest.approx(after["nll"])
+    # Every estimator after calibration is the one of the scaled logits' level (the one eval path).
+    scaled = level_metrics({"example": ClassLevel(test_logits / expected_t, test_labels)}, "_ts")
+    for name, value in scaled.items():
+        assert float(metrics[f"test/{name}"]) == pytest.approx(value, rel=1e-6, abs=1e-6), name
+    assert (tmp_path / "calibration_test_ts.json").is_file()
+    assert (tmp_path / "reliability_test_example_ts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     with open(tmp_path / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     logged = {k for row in rows for k, v in row.items() if v}
     assert {"val/temperature", "val/ece_ts", "val/nll_ts", "test/ece_ts", "test/temperature"} <= logged
+    assert {"test/example/aurc_ts", "test/example/ece_mass_ts"} <= logged
+
+
+@pytest.mark.parametrize("calibrator", ["VectorScaler", "MatrixScaler", "DirichletScaler"])
+def test_other_calibrators_fit_on_validation_and_lower_its_nll(tmp_path: Path, calibrator: str) -> None:
+    pl.seed_everything(0)
+    scaler = getattr(calibrators, calibrator)(max_iter=200)
+    callback = PostHocCalibration(scaler, n_bins=15, rounds=20)
+    trainer, module = _trainer(tmp_path, callback), TinyTask()
+    trainer.fit(module, _loader(0), _loader(1))
+    trainer.validate(module, _loader(3), verbose=False)
+    suffix = "_" + scaler.suffix
+    metrics = trainer.callback_metrics
+    assert float(metrics[f"val/example/nll{suffix}"]) < float(metrics["val/example/nll"])
+    trainer.test(module, _loader(2), verbose=False)
+    assert f"test/example/ece_classwise{suffix}" in trainer.callback_metrics
 
 
 def test_test_without_validate_raises(tmp_path: Path) -> None:
-    trainer = _trainer(tmp_path, TemperatureScaling())
-    with pytest.raises(RuntimeError, match="no temperature fitted"):
+    trainer = _trainer(tmp_path, PostHocCalibration(calibrators.TemperatureScaler()))
+    with pytest.raises(RuntimeError, match="not fitted"):
         trainer.test(TinyTask(), _loader(2), verbose=False)
 
 
 def test_yaml_keys_are_the_constructor_args() -> None:
     cs = ConfigStore.instance()
-    for choice in ("none", "temperature"):
+    choices = ("none", "temperature", "vector", "matrix", "dirichlet")
+    for choice in choices:
         cs.store(
             name=f"calib_{choice}", node={"defaults": ["_self_", {"calibration": choice}], "callbacks": {}}
         )
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         assert compose(config_name="calib_none").callbacks == {}
-        cfg = compose(config_name="calib_temperature")
-    callback = instantiate(cfg.callbacks.temperature_scaling)
-    assert isinstance(callback, TemperatureScaling)
-    assert (callback.n_bins, callback.max_iter) == (15, 100)
+        for choice in choices[1:]:
+            cfg = compose(config_name=f"calib_{choice}")
+            callback = instantiate(cfg.callbacks.calibration)
+            assert isinstance(callback, PostHocCalibration)
+            assert callback.calibrator.name == choice
+            assert callback.n_bins == 15
