@@ -113,7 +113,7 @@ def test_unknown_claim_id_and_bad_yaml_name_the_file(tmp_path):
 
 # --- collecting and the until-decided loop, on fake jobs (no training) ----------------------------------
 TOY = {
-    "defaults": {"seeds": [0, 1, 2], "bootstrap_replicates": 300},
+    "defaults": {"seeds": [0, 1, 2], "looks": [3, 4, 5], "bootstrap_replicates": 300},
     "sweeps": {"toy": {"recipe": "toy", "key": "smoothing", "stand_in": "a toy"}},
     "claims": {
         "T1": {
@@ -176,20 +176,21 @@ def _toy(tmp_path: Path, **claim) -> claims_file.ClaimsFile:
 
 
 @pytest.mark.parametrize(
-    ("effect", "seed_sd", "delta", "shared", "expected", "seeds"),
+    ("effect", "seed_sd", "interest", "shared", "expected", "seeds"),
     [
-        (15.0, 0.5, 1.0, False, "decided", 3),  # a clear gain: the first seeds decide
-        (0.0, 0.0, 40.0, False, "no effect at this resolution", 3),  # MDE far below half the published Δ
-        (0.0, 3.0, 1.0, False, "max seeds (5) reached", 5),  # neither: stop at --max-seeds
+        (15.0, 0.5, 1.0, False, "decided at look 2 of 3", 4),  # clear; OBF's first look is strict
+        (0.0, 0.0, 40.0, False, "no effect at this resolution", 4),  # MDE at the look's level below it
+        (0.0, 3.0, 1.0, False, "last look (5 seeds) reached", 5),  # neither: the design's last look ends it
         (4.0, 0.0, 20.0, True, "test set too small", 3),  # seeds agree, 80 items cannot tell
     ],
 )
-def test_until_decided_stops_for_the_right_reason(tmp_path, effect, seed_sd, delta, shared, expected, seeds):
-    published = {"text": "x", "delta": delta, "units": "accuracy points"}
-    cf = _toy(tmp_path, published=published)
+def test_until_decided_stops_for_the_right_reason(
+    tmp_path, effect, seed_sd, interest, shared, expected, seeds
+):
+    cf = _toy(tmp_path, effect_of_interest=interest, effect_reason="the test's")
     fake = FakeRuns(effect, seed_sd, n_items=80 if shared else 400, shared=shared)
     results = tmp_path / "results"
-    [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 5, 1, None, launch=fake)
+    [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 20, 1, None, launch=fake)
     assert entry["stop"]["T1 smoothing=ls"].startswith(expected)
     assert entry["n_seeds"]["T1 smoothing=ls"] == seeds
     assert len(load(results / "toy.jsonl.gz")) == 2 * seeds
@@ -288,6 +289,8 @@ def test_verdicts_reads_a_results_file_like_its_sweep_folder(tmp_path, capsys):
 def test_claims_run_trains_a_tiny_claim_collects_it_and_reports_it(tmp_path):
     data = yaml.safe_load(CLAIMS.read_text())
     data["sweeps"]["ls_calibration"]["overrides"] = ["trainer.max_epochs=2"]
+    # A checkout with uncommitted changes records its jobs as dirty, which the store refuses to pool.
+    data["sweeps"]["ls_calibration"] |= {"pool_commits": True, "pool_reason": "the test's own checkout"}
     data["claims"] = {c: data["claims"][c] | {"sweeps": ["ls_calibration"]} for c in ("C7", "C8")}
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     # The console script, as a user runs it (pyproject's [project.scripts]).

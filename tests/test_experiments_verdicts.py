@@ -52,8 +52,11 @@ def test_t_quantile_matches_the_printed_tables(df, expected):
 
 
 def verdict(low: float, high: float, claim: str) -> str:
-    """The seed-t verdict alone (no bootstrap): supports / contradicts when [low, high] excludes 0."""
-    row = Row("x", False, 2, [], 0.0, 0.0, ci_low=low, ci_high=high, mde=math.inf)
+    """The seed-t verdict alone (no per-item scores): supports / contradicts when [low, high] excludes 0,
+    i.e. when its p-value is below the look's level (the interval at that level)."""
+    excludes = low > 0 or high < 0
+    row = Row("x", False, 2, [], 0.0, 0.0, ci_low=low, ci_high=high, mde=math.inf, delta=(low + high) / 2)
+    row.look, row.look_alpha, row.p_value = 1, 0.05, 0.01 if excludes else 0.5
     decide(row, claim, has_items=False)
     return row.verdict
 
@@ -100,7 +103,7 @@ def test_clear_effect_supports_no_effect_inconclusive_reversed_contradicts(tmp_p
     assert "inconclusive" in rows["smoothing=ls"]
     assert "contradicts" in rows["smoothing=cp"]
     assert "baseline" in rows["smoothing=none"] and "| 5 | 90.00 ± 1.58 |" in rows["smoothing=none"]
-    assert "every job: `experiment=x`" in out and "paired Student-t" in out
+    assert "every job: `experiment=x`" in out and "Holm-adjusted" in out
     data = {r["configuration"]: r for r in json.loads((tmp_path / "v.json").read_text())["rows"]}
     gls = data["smoothing=gls"]
     assert gls["n_paired"] == 5 and gls["delta"] == pytest.approx(1.0)
@@ -232,8 +235,10 @@ def test_equivalence_claims_are_judged_by_tost_and_inconclusive_rows_say_why(tmp
     assert rows["smoothing=cp"].verdict == "inconclusive" and rows["smoothing=cp"].reason == "too few seeds"
     # The smallest margin 5 seeds establish for cp's spread is above 0.5: more seeds would be needed.
     assert rows["smoothing=cp"].mde > 0.5 and rows["smoothing=cp"].seeds_needed > 5
-    # A directional claim: cp's MDE at 5 seeds is ~1.7 F1, so a published +5 "would have been seen".
-    directional = compute(jobs, ["smoothing=none"], "test/f1", "higher", [(["smoothing=cp"], 5.0)])
+    # A directional claim: cp's MDE at 5 seeds is ~1.7 F1, so an effect of interest of 5 would be seen.
+    directional = compute(
+        jobs, ["smoothing=none"], "test/f1", "higher", [(["smoothing=cp"], 5.0)], effect_of_interest=5.0
+    )
     cp = next(r for r in directional if r.configuration == "smoothing=cp")
     assert cp.verdict == "inconclusive" and cp.reason == "no effect at this resolution"
     assert 0.5 < cp.mde < 5.0 and cp.seeds_needed <= 5

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# What a claim may say (verdict_rows.CLAIMS also has not-higher / not-lower, which only `verdicts` uses).
 DIRECTIONS = ("higher", "lower", "equivalent")
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class Sweep:
     stand_in: str
     overrides: tuple[str, ...] = ()
     before: tuple[Stage, ...] = ()
+    # Its results file may pool jobs of several commits or of a dirty tree (results_store.merge refuses them
+    # otherwise); pool_reason says why that does not change the results.
+    pool_commits: bool = False
+    pool_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,12 @@ class Claim:
     margin: float | None = None  # equivalence margin (direction: equivalent)
     calibration: bool = False  # report the baseline's confidence gap
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    # The numbers of seeds at which the verdict is looked at (strictly increasing, each ≥ 2); one look, at
+    # all the claim's seeds, unless the claims file plans interim looks.
+    looks: tuple[int, ...] = (5,)
+    # The smallest Δ that would matter (metric units), fixed in advance, and why that much.
+    effect_of_interest: float | None = None
+    effect_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,49 @@ def _need(node: dict, key: str, kind: type | tuple[type, ...], where: str) -> An
     return value
 
 
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in value)
+    )
+    if not ok or len(set(value)) != len(value):
+        raise SystemExit(f"{where}.seeds: expected a list of distinct integer seeds, got {value!r}")
+    return tuple(value)
+
+
+def _looks(value: Any, where: str) -> tuple[int, ...]:
+    """`looks`: one number of seeds (a fixed design) or the numbers at which the verdict is looked at."""
+    looks = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    ok = (
+        isinstance(looks, list)
+        and looks
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in looks)
+    )
+    if not ok or looks[0] < 2 or any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
+        raise SystemExit(
+            f"{where}.looks: expected numbers of seeds ≥ 2 in strictly increasing order (e.g. [5, 10, 20]) "
+            f"or one number, got {value!r}"
+        )
+    return tuple(looks)
+
+
+def _effect(node: dict, where: str) -> tuple[float | None, str]:
+    """`effect_of_interest` (a size > 0 in metric units, in the claimed direction) and its `effect_reason`."""
+    effect, reason = node.get("effect_of_interest"), node.get("effect_reason")
+    if effect is None:
+        if reason is not None:
+            raise SystemExit(f"{where}.effect_reason: given without effect_of_interest")
+        return None, ""
+    if isinstance(effect, bool) or not isinstance(effect, int | float) or not 0 < effect < math.inf:
+        raise SystemExit(
+            f"{where}.effect_of_interest: expected a size > 0 in the metric's units, got {effect!r}"
+        )
+    if not isinstance(reason, str) or not reason.strip():
+        raise SystemExit(f"{where}.effect_reason: effect_of_interest needs a reason (why that much matters)")
+    return float(effect), reason
+
+
 def _selector(value: Any, where: str) -> str:
     if not isinstance(value, str) or value.count("=") != 1 or " " in value:
         raise SystemExit(f"{where}: expected one override KEY=VALUE (e.g. smoothing=gls), got {value!r}")
@@ -88,6 +144,19 @@ def _selector(value: Any, where: str) -> str:
 
 
 def _sweep(name: str, node: dict, where: str) -> Sweep:
+    if not isinstance(node, dict):
+        raise SystemExit(f"{where}: expected a mapping (recipe, key, stand_in, ...), got {node!r}")
+    pool = node.get("pool_commits", False)
+    if not isinstance(pool, bool):
+        raise SystemExit(f"{where}.pool_commits: expected true or false, got {pool!r}")
+    reason = node.get("pool_reason")
+    if pool and not (isinstance(reason, str) and reason.strip()):
+        raise SystemExit(
+            f"{where}.pool_reason: pool_commits: true needs a reason (why jobs of different commits or a "
+            "dirty tree give the same results)"
+        )
+    if reason is not None and not pool:
+        raise SystemExit(f"{where}.pool_reason: given without pool_commits: true")
     before = tuple(
         Stage(_need(s, "recipe", str, f"{where}.before[{i}]"), tuple(s.get("overrides", [])))
         for i, s in enumerate(node.get("before", []))
@@ -99,10 +168,21 @@ def _sweep(name: str, node: dict, where: str) -> Sweep:
         stand_in=_need(node, "stand_in", str, where),
         overrides=tuple(_need(node, "overrides", list, where)) if "overrides" in node else (),
         before=before,
+        pool_commits=pool,
+        pool_reason=reason or "",
     )
 
 
-def _claim(cid: str, node: dict, sweeps: dict[str, Sweep], where: str, seeds: list[int]) -> Claim:
+def _claim(
+    cid: str,
+    node: dict,
+    sweeps: dict[str, Sweep],
+    where: str,
+    seeds: tuple[int, ...],
+    looks: tuple[int, ...] | None,
+) -> Claim:
+    if not isinstance(node, dict):
+        raise SystemExit(f"{where}: expected a mapping (text, source, published, ...), got {node!r}")
     source, published = _need(node, "source", dict, where), _need(node, "published", dict, where)
     direction = _need(node, "direction", str, where)
     if direction not in DIRECTIONS:
@@ -131,6 +211,9 @@ def _claim(cid: str, node: dict, sweeps: dict[str, Sweep], where: str, seeds: li
         keys = {baseline.partition("=")[0], *(c.config.partition("=")[0] for c in compare)}
         if keys != {sweeps[name].key}:
             raise SystemExit(f"{where}: baseline and compare must set the sweep's key '{sweeps[name].key}'")
+    seeds = _seeds(node["seeds"], where) if "seeds" in node else seeds
+    looks = _looks(node["looks"], where) if "looks" in node else looks or (len(seeds),)
+    effect, reason = _effect(node, where)
     return Claim(
         id=cid,
         text=_need(node, "text", str, where),
@@ -146,8 +229,53 @@ def _claim(cid: str, node: dict, sweeps: dict[str, Sweep], where: str, seeds: li
         baseline_metric=node.get("baseline_metric"),
         margin=float(margin) if margin is not None else None,
         calibration=bool(node.get("calibration", False)),
-        seeds=tuple(node.get("seeds", seeds)),
+        seeds=seeds,
+        looks=looks,
+        effect_of_interest=effect,
+        effect_reason=reason,
     )
+
+
+def _unique_keys(node: yaml.Node, where: str, seen: set[int]) -> None:
+    """Stop at a key given twice in one mapping, at any depth (PyYAML silently keeps the last one)."""
+    if id(node) in seen:  # an alias of a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key, child in node.value:
+            if key.tag == MERGE_TAG:  # `<<: *anchor`: its keys may be overridden, that is its point
+                continue
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            dotted = f"{where}.{name}" if where else str(name)
+            if name is not None:
+                line = key.start_mark.line + 1
+                if (key.tag, name) in lines:
+                    raise SystemExit(
+                        f"{dotted}: given twice (lines {lines[key.tag, name]} and {line}); YAML would "
+                        "silently keep the last"
+                    )
+                lines[key.tag, name] = line
+            _unique_keys(child, dotted, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, child in enumerate(node.value):
+            _unique_keys(child, f"{where}[{i}]", seen)
+
+
+def _parse(path: Path) -> Any:
+    """The YAML document, refusing duplicated keys (one line naming the file and the key)."""
+    loader = yaml.SafeLoader(path.read_text())
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            _unique_keys(node, "", set())
+        except SystemExit as err:
+            raise SystemExit(f"{path}: {err}") from None
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load(path: Path) -> ClaimsFile:
@@ -156,19 +284,21 @@ def load(path: Path) -> ClaimsFile:
     if not path.is_file():
         raise SystemExit(f"{path}: no such claims file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _parse(path)
     except yaml.YAMLError as err:
         raise SystemExit(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: expected a mapping with keys defaults, sweeps, claims")
     defaults = _need(data, "defaults", dict, str(path))
-    seeds = defaults.get("seeds", [0, 1, 2, 3, 4])
+    seeds = _seeds(defaults["seeds"], f"{path}: defaults") if "seeds" in defaults else (0, 1, 2, 3, 4)
+    # Without defaults.looks, each claim looks once, at all its seeds.
+    looks = _looks(defaults["looks"], f"{path}: defaults") if "looks" in defaults else None
     sweeps = {
         name: _sweep(name, node, f"{path}: sweeps.{name}")
         for name, node in _need(data, "sweeps", dict, str(path)).items()
     }
     claims = {
-        str(cid): _claim(str(cid), node, sweeps, f"{path}: claims.{cid}", seeds)
+        str(cid): _claim(str(cid), node, sweeps, f"{path}: claims.{cid}", seeds, looks)
         for cid, node in _need(data, "claims", dict, str(path)).items()
     }
     return ClaimsFile(path, defaults, sweeps, claims)

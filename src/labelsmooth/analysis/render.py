@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 from labelsmooth.analysis.metric_names import is_fraction
-from labelsmooth.analysis.stats.seeds import MAX_SEEDS
 from labelsmooth.analysis.verdict_rows import Row
 
 
@@ -25,21 +24,15 @@ def interval(low: float, high: float, metric: str) -> str:
     return "–" if math.isnan(low) else f"[{fmt(low, metric, True)}, {fmt(high, metric, True)}]"
 
 
-def aso_cell(r: Row, threshold: float) -> str:
-    if math.isnan(r.aso_better):
-        return "–"
-    reading = "claimed" if r.aso_better < threshold else "opposite" if r.aso_worse < threshold else "neither"
-    return f"{r.aso_better:.2f} / {r.aso_worse:.2f} ({reading})"
-
-
-def seeds_needed_cell(r: Row) -> str:
-    if r.seeds_needed is not None:
-        return str(r.seeds_needed)
-    return "–" if r.published_delta is None and not r.margin else f"> {MAX_SEEDS}"
-
-
 def verdict_cell(r: Row) -> str:
-    return f"**{r.verdict}**" + (f": {r.reason}" if r.reason else "")
+    """`**supports** at look 1 of 1 (5 seeds), Holm over 2 rows` (+ the reason when inconclusive)."""
+    if r.look:
+        where = f" at look {r.look} of {r.n_looks} ({r.n_judged} seeds)"
+        if r.holm_rows > 1:
+            where += f", Holm over {r.holm_rows} rows"
+    else:
+        where = ""
+    return f"**{r.verdict}**{where}" + (f"; {r.reason}" if r.reason else "")
 
 
 def means_cell(r: Row, metric: str, baseline_metric: str | None = None) -> str:
@@ -51,27 +44,35 @@ def means_cell(r: Row, metric: str, baseline_metric: str | None = None) -> str:
     )
 
 
+def effect_cell(r: Row, metric: str, equivalence: bool) -> str:
+    """The yardstick of "too few seeds": the effect of interest (the margin, for TOST) and the MDE."""
+    target = f"±{r.margin:g} (margin)" if equivalence else fmt(r.effect_of_interest, metric, True)
+    return f"{target}; MDE {fmt(r.mde, metric)}"
+
+
+def delta_cell(r: Row, metric: str) -> str:
+    """Δ and the interval that decides; `(seeds only)` where the run kept no per-item scores."""
+    if math.isnan(r.delta):
+        return "–"
+    low, high = (r.boot_low, r.boot_high) if not math.isnan(r.boot_low) else (r.ci_low, r.ci_high)
+    note = "" if not math.isnan(r.boot_low) or math.isnan(low) else " (seeds only)"
+    level = f" {100 * r.level:.1f} %" if r.look else ""
+    return f"{fmt(r.delta, metric, True)} {interval(low, high, metric)}{level}{note}"
+
+
 ROW_HEADER = [
-    "n seeds", "baseline → compared (mean; sd)", "Δ [seed-t]", "Δ [bootstrap: seeds × test items]",
-    "test-set sd of Δ", "ASO ε_min: claimed direction / opposite", "MDE (80 %)", "published Δ",
-    "seeds for published Δ",
+    "seeds", "baseline → compared (mean; sd)", "Δ [seeds × test items]", "effect of interest; MDE (80 %)",
+    "published Δ", "verdict",
 ]  # fmt: skip
 
 
-def row_cells(
-    r: Row, metric: str, threshold: float, equivalence: bool, baseline_metric: str | None = None
-) -> list[str]:
+def row_cells(r: Row, metric: str, equivalence: bool, baseline_metric: str | None = None) -> list[str]:
     """The cells of ROW_HEADER for one compared configuration (`equivalence`: a TOST claim)."""
-    level = "" if r.level == 0.95 else " (90 %, TOST)"
-    published = f"±{r.margin:g} (margin)" if equivalence else fmt(r.published_delta, metric, True)
     return [
         str(r.n_paired),
         means_cell(r, metric, baseline_metric),
-        f"{fmt(r.delta, metric, True)} {interval(r.ci_low, r.ci_high, metric)}{level}",
-        interval(r.boot_low, r.boot_high, metric),
-        fmt(r.sd_items, metric),
-        aso_cell(r, threshold),
-        fmt(r.mde, metric),
-        published,
-        seeds_needed_cell(r),
+        delta_cell(r, metric),
+        effect_cell(r, metric, equivalence),
+        fmt(r.published_delta, metric, True),
+        verdict_cell(r),
     ]

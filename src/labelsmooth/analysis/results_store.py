@@ -6,6 +6,10 @@ stats_items.COLUMNS) and what produced it (metrics.json's `run`: git commit, pac
 It is written by `collect` from run folders, never by hand, and read by verdicts.py like a sweep folder,
 so every verdict can be recomputed without training. gzip's header carries no time, so the same jobs give
 the same bytes.
+
+A results file is one body of evidence: its jobs must come from one commit of a clean tree, unless its sweep
+declares `pool_commits: true` with a `pool_reason` in claims.yaml; a job rerun with another result stops the
+collect (which one is right is for a person to find out). A damaged file stops with one line naming the row.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import hashlib
 import io
 import json
 import math
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,11 @@ from labelsmooth.run.sweeps import Job, read_jobs
 DIGITS = 10
 # A metric recomputed from the rounded items must equal metrics.json's to this much.
 TOLERANCE = 1e-6
+# What every job line holds (and as_jobs, merge and the report read).
+KEYS = ("config", "seed", "overrides", "metrics", "run")
+# Before item ids, the fingerprint hashed these columns: for images and NER sentences the labels (gold
+# entity counts), which do not tell two test sets of the same labels apart; QA questions had their ids.
+LEGACY_KEY = {"question": "id", "image": "label", "sentence": "gold"}
 
 
 @dataclass(frozen=True)
@@ -63,10 +74,22 @@ def read_items(folder: Path, split: str = "test") -> Items | None:
     return Items(unit, scores)
 
 
+def _hash(column: list) -> str:
+    return hashlib.sha256(json.dumps(column).encode()).hexdigest()[:16]
+
+
 def fingerprint(items: Items) -> str:
-    """Names the test set: the items' identity (question ids, image labels, gold entities per sentence)."""
-    key = {"question": "id", "image": "label", "sentence": "gold"}[items.unit]
-    return hashlib.sha256(json.dumps(items.columns[key]).encode()).hexdigest()[:16]
+    """Names the test set: its items' ids in order (question ids, image pixel / sentence token hashes)."""
+    if "id" not in items.columns:
+        # A run folder written before images and sentences had ids: the old key (their labels), as the
+        # results files collected from such folders store it.
+        return legacy_fingerprint(items)
+    return _hash(items.columns["id"])
+
+
+def legacy_fingerprint(items: Items) -> str:
+    """The fingerprint as it was before item ids (LEGACY_KEY), to compare a job with rows that predate ids."""
+    return _hash(items.columns[LEGACY_KEY[items.unit]])
 
 
 def _round(x: Any) -> Any:
@@ -82,6 +105,11 @@ def record(job: Job, config_keys: list[str], metrics: list[str], gap: bool = Fal
     missing = [m for m in metrics if m not in job.metrics]
     if missing:
         raise SystemExit(f"{job.folder / METRICS}: no {missing[0]} (the claims need {', '.join(metrics)})")
+    for m in metrics:
+        if not math.isfinite(job.metrics[m]):
+            raise SystemExit(
+                f"{job.folder / METRICS}: {m} is {job.metrics[m]} (a results file holds numbers)"
+            )
     entry: dict[str, Any] = {
         "config": [o for o in job.overrides if o.partition("=")[0] in config_keys],
         "seed": job.seed,
@@ -103,6 +131,8 @@ def record(job: Job, config_keys: list[str], metrics: list[str], gap: bool = Fal
                     f"{job.folder}: {m} from its items is {again}, metrics.json says {job.metrics[m]}"
                 )
     entry |= {"unit": items.unit, "fingerprint": fingerprint(items), "items": kept}
+    if "id" in items.columns and LEGACY_KEY[items.unit] != "id":  # so it can join rows that predate ids
+        entry["legacy_fingerprint"] = legacy_fingerprint(items)
     return entry
 
 
@@ -115,39 +145,120 @@ def _fixed(entry: dict[str, Any]) -> list[str]:
     return sorted(o for o in entry["overrides"] if o not in entry["config"] and not neutral_override(o))
 
 
-def merge(old: list[dict], new: list[dict], where: str) -> list[dict]:
-    """old then the new jobs that are not yet in it; every job must share the test set and fixed settings."""
-    seen = {_key(e) for e in old}
+def _code(entry: dict[str, Any]) -> str:
+    """The code a job ran: its commit, and ` dirty` unless the tree is known to have been clean."""
+    run = entry.get("run") or {}
+    return (run.get("git_commit") or "?")[:7] + ("" if run.get("git_dirty") is False else " dirty")
+
+
+def _test_set(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:
+    """The fingerprints that say whether a and b were scored on one test set: of their item ids when both
+    have them, else the legacy ones (a row collected before ids stores only that)."""
+    if "legacy_fingerprint" in a and "legacy_fingerprint" in b:
+        return a["fingerprint"], b["fingerprint"]
+    return a.get("legacy_fingerprint", a.get("fingerprint")), b.get(
+        "legacy_fingerprint", b.get("fingerprint")
+    )
+
+
+def _rerun_differs(stored: dict, name_stored: str, entry: dict, name_new: str, where: str) -> None:
+    """Stop when a job already stored ran again with another result (identical reruns are skipped)."""
+    for m in sorted(stored["metrics"].keys() & entry["metrics"].keys()):
+        if stored["metrics"][m] != entry["metrics"][m]:
+            raise SystemExit(
+                f"{where}: job {entry['config']} seed {entry['seed']} ran twice with different results: "
+                f"{name_stored} {m}={stored['metrics'][m]!r}, {name_new} {m}={entry['metrics'][m]!r}; "
+                "find out why before keeping either (collect the rerun into another file)"
+            )
+
+
+def merge(
+    old: list[dict], new: list[dict], where: str, pool: bool = False, sources: list[str] | None = None
+) -> list[dict]:
+    """old then the new jobs that are not yet in it; every job must share the test set and fixed settings,
+    a job already in it must give the same metrics again, and (unless pool) all must be one clean commit.
+
+    sources: what names each new job in a message (its run folder).
+    """
+    names = sources or [f"new job {i + 1}" for i in range(len(new))]
+    seen = {_key(e): (e, f"the stored job ({_code(e)})") for e in old}
     merged = list(old)
-    for entry in new:
+    for entry, name in zip(new, names, strict=True):
         if _key(entry) in seen:
+            _rerun_differs(*seen[_key(entry)], entry, name, where)
             continue
         merged.append(entry)
-        seen.add(_key(entry))
+        seen[_key(entry)] = (entry, name)
+    with_ids = next((e for e in merged if "legacy_fingerprint" in e), None)
     for entry in merged[1:]:
         first = merged[0]
-        if entry.get("fingerprint") != first.get("fingerprint"):
-            raise SystemExit(
-                f"{where}: job {entry['config']} seed {entry['seed']} was scored on another test set "
-                f"({entry.get('fingerprint')} vs {first.get('fingerprint')}); collect it into another file"
-            )
+        for other in (first, with_ids) if with_ids is not None else (first,):
+            mine, theirs = _test_set(entry, other)
+            if mine != theirs:
+                raise SystemExit(
+                    f"{where}: job {entry['config']} seed {entry['seed']} was scored on another test set "
+                    f"({mine} vs {theirs}); collect it into another file"
+                )
         if _fixed(entry) != _fixed(first):
             raise SystemExit(
                 f"{where}: job {entry['config']} seed {entry['seed']} ran with {_fixed(entry)}, "
                 f"the others with {_fixed(first)}; collect it into another file"
             )
+    codes = Counter(_code(e) for e in merged)
+    commits = {(e.get("run") or {}).get("git_commit") for e in merged}
+    if not pool and (len(commits) > 1 or any(c.endswith(" dirty") for c in codes)):
+        sweep = Path(where).name.removesuffix(".jsonl.gz")
+        raise SystemExit(
+            f"{where}: its jobs would come from {', '.join(f'{c} ×{n}' for c, n in codes.items())}: one "
+            f"results file pools one clean commit's jobs; collect into another file, or declare "
+            f"pool_commits: true with a pool_reason in claims.yaml's sweeps.{sweep}"
+        )
     return sorted(merged, key=lambda e: (e["config"], e["seed"]))
 
 
+def _row(line: str, i: int, where: Path) -> dict:
+    """One job line, checked: JSON, the keys every line holds, numeric finite metrics."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"{where}: row {i}: not JSON ({err})") from None
+    if not isinstance(entry, dict):
+        raise SystemExit(f"{where}: row {i}: expected a job (a JSON object), got {type(entry).__name__}")
+    missing = [k for k in KEYS if k not in entry] + (
+        ["unit"] if "items" in entry and "unit" not in entry else []
+    )
+    if missing:
+        raise SystemExit(
+            f"{where}: row {i}: no key {', '.join(missing)} (a job line holds {', '.join(KEYS)})"
+        )
+    if not isinstance(entry["metrics"], dict) or not isinstance(entry["config"], list):
+        raise SystemExit(f"{where}: row {i}: metrics must be an object and config a list")
+    for m, x in entry["metrics"].items():
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise SystemExit(f"{where}: row {i}: metric {m} is {x!r}, not a finite number")
+    return entry
+
+
 def load(path: Path) -> list[dict]:
-    """The job lines of a results file ([] when it does not exist yet)."""
+    """The job lines of a results file ([] when it does not exist yet); a damaged one stops naming the row."""
     if not path.exists():
         return []
+    entries: list[dict] = []
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, json.JSONDecodeError) as err:
-        raise SystemExit(f"{path}: not a results file (gzipped JSON lines): {err}") from None
+            for line in f:
+                if line.strip():
+                    entries.append(_row(line, len(entries) + 1, path))
+    except EOFError:
+        last = f"row {len(entries)}: the last complete row" if entries else "before row 1"
+        raise SystemExit(
+            f"{path}: {last}; the gzip stream is truncated after it (restore the file)"
+        ) from None
+    except (OSError, zlib.error, UnicodeDecodeError) as err:  # gzip.BadGzipFile is an OSError
+        raise SystemExit(
+            f"{path}: row {len(entries) + 1}: corrupted, not gzipped JSON lines ({err})"
+        ) from None
+    return entries
 
 
 def save(path: Path, entries: list[dict]) -> None:
@@ -161,12 +272,21 @@ def save(path: Path, entries: list[dict]) -> None:
 
 
 def collect(
-    folders: list[Path], out: Path, config_keys: list[str], metrics: list[str], gap: bool = False, warn=None
+    folders: list[Path],
+    out: Path,
+    config_keys: list[str],
+    metrics: list[str],
+    gap: bool = False,
+    warn=None,
+    pool: bool = False,
 ) -> int:
-    """Add the finished jobs under `folders` to the results file `out`; returns how many it holds."""
+    """Add the finished jobs under `folders` to the results file `out`; returns how many it holds.
+
+    pool: the sweep's pool_commits (jobs of several commits or a dirty tree may share the file).
+    """
     jobs = read_jobs(folders, warn=warn)
     new = [record(job, config_keys, metrics, gap) for job in jobs]
-    entries = merge(load(out), new, str(out))
+    entries = merge(load(out), new, str(out), pool, [str(job.folder) for job in jobs])
     save(out, entries)
     return len(entries)
 

@@ -8,28 +8,81 @@ continue until every row of the claims on that sweep has stopped: decided (both 
 decides), the minimum detectable effect is below half the published Δ (half the margin), the test set is too
 small for seeds to help (the seed-t interval decided, the bootstrap cannot: 1.96 test-set sd > |Δ|),
 --max-seeds, or --budget-minutes of wall time. Each run appends one line to experiments/results/runs.jsonl.
+
+One run per sweep at a time: a run holds outputs/claims/<sweep>/.claims-run.lock for all its sweeps, and a
+second run of a claim on one of them stops at once, naming the run that holds it (.claims-run.owner).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from labelsmooth.analysis.claims_file import Claim, ClaimsFile, Sweep
 from labelsmooth.analysis.report import RUNLOG, Verdict, evaluate, label
 from labelsmooth.analysis.results_store import collect, load
 from labelsmooth.analysis.verdict_rows import Row
+from labelsmooth.atomic import write_atomic
 from labelsmooth.run.provenance import project_root
 from labelsmooth.run.sweeps import read_jobs
 
 Launch = Callable[[list[str]], None]  # runs one `run.py` command line (its arguments)
+# In outputs/claims/<sweep>/, held by the claims run of that sweep (apart from a run folder's .run.lock).
+LOCK, OWNER = ".claims-run.lock", ".claims-run.owner"
+
+
+@contextmanager
+def sweep_lock(folder: Path, claims: list[Claim]) -> Iterator[None]:
+    """Hold the sweep folder's run lock, or stop at once naming the claims and the run that holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # A real flock or a refusal (no soft marker), not per thread: one holder per process and sweep.
+    lock = FileLock(str(folder / LOCK), timeout=0, thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        owner = folder / OWNER
+        holder = owner.read_text(encoding="utf-8").strip() if owner.is_file() else "?"
+        raise SystemExit(
+            f"claims run {' '.join(c.id for c in claims)}: sweep {folder.name} is being run by another "
+            f"`labelsmooth-claims run` ({holder}); wait for it to end"
+        ) from None
+    try:
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        command = shlex.join(["labelsmooth-claims", *sys.argv[1:]])
+        write_atomic(
+            folder / OWNER, f"pid {os.getpid()} on {socket.gethostname()} since {since}: {command}\n"
+        )
+        yield
+    finally:
+        (folder / OWNER).unlink(missing_ok=True)
+        lock.release()
+
+
+def batch_folder(jobs: Path, seeds: list[int]) -> Path:
+    """A new folder for one batch: its start (UTC, to the second) and seeds, with -2, -3, ... after the
+    stamp when a batch of the same seeds started in the same second (created here, so never shared)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    jobs.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10**6):
+        folder = jobs / f"{stamp}{f'-{n}' if n > 1 else ''}_seeds{seeds[0]}-{seeds[-1]}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise SystemExit(f"{jobs}: no free batch folder for {stamp}")
 
 
 def launch_run_py(args: list[str]) -> None:
@@ -63,17 +116,21 @@ def configurations(claims: list[Claim], sweep: Sweep) -> list[str]:
 
 
 def stop_reason(v: Verdict, max_seeds: int) -> str | None:
-    """Why seeding this row may stop (None: go on)."""
+    """Why seeding this row may stop (None: go on). A verdict is only reached at a look of the claim's
+    design (verdict_rows), so stopping on one keeps its error rate; the other stops are futility stops,
+    which never make a false verdict more likely."""
     row, claim = v.row, v.claim
     if row.verdict in ("supports", "contradicts"):
-        return "decided"
+        return f"decided at look {row.look} of {row.n_looks}"
+    if row.n_paired >= claim.looks[-1]:
+        return f"last look ({claim.looks[-1]} seeds) reached"
     if _test_set_bound(row, claim):
-        return "test set too small (its sampling noise alone keeps the bootstrap interval from deciding)"
-    target = claim.margin if claim.direction == "equivalent" else abs(row.published_delta or 0.0)
+        return "test set too small (its sampling noise alone keeps the interval from deciding)"
+    target = claim.margin if claim.direction == "equivalent" else abs(claim.effect_of_interest or 0.0)
     if target and not math.isnan(row.mde) and row.mde <= target / 2:
         if claim.direction == "equivalent":
             return "resolution reached (smallest provable margin below half the margin)"
-        return "no effect at this resolution (MDE below half the published Δ)"
+        return "no effect at this resolution (MDE below half the effect of interest)"
     if row.n_paired >= max_seeds:
         return f"max seeds ({max_seeds}) reached"
     return None
@@ -116,7 +173,9 @@ class SweepRunner:
         if (self.root / "jobs").is_dir() and any((self.root / "jobs").glob("**/.hydra/overrides.yaml")):
             metrics = claim_metrics(self.cf, self.sweep.name)
             gap = needs_gap(self.cf, self.sweep.name)
-            collect([self.root / "jobs"], self.file, [self.sweep.key], metrics, gap)
+            collect(
+                [self.root / "jobs"], self.file, [self.sweep.key], metrics, gap, pool=self.sweep.pool_commits
+            )
 
     def done_seeds(self) -> set[int]:
         """Seeds at which every configuration these claims need is in the results file."""
@@ -144,7 +203,7 @@ class SweepRunner:
                             *self.extra,
                         ]
                     )
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        folder = batch_folder(self.root / "jobs", seeds)
         self.launch(
             [
                 "-m",
@@ -152,7 +211,7 @@ class SweepRunner:
                 *self.sweep.overrides,
                 f"{self.sweep.key}={','.join(self.values)}",
                 f"seed={seed_list}",
-                f"hydra.sweep.dir={self.root / 'jobs' / f'{stamp}_seeds{seeds[0]}-{seeds[-1]}'}",
+                f"hydra.sweep.dir={folder}",
                 *distill,
                 *self.extra,
             ]
@@ -181,8 +240,31 @@ def run(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[dict]:
     """Run every sweep of these claims; returns the run-log entries it appended."""
+    names = list(dict.fromkeys(s for c in claims for s in c.sweeps))
+    with ExitStack() as locks:  # every sweep's lock first: a run refused halfway would waste the first part
+        for name in names:
+            locks.enter_context(sweep_lock(outputs / name, [c for c in claims if name in c.sweeps]))
+        args = (extra, seeds, until_decided, max_seeds, batch, budget_minutes, launch, clock)
+        return _run(cf, claims, names, outputs, results, *args)
+
+
+def _run(
+    cf: ClaimsFile,
+    claims: list[Claim],
+    names: list[str],
+    outputs: Path,
+    results: Path,
+    extra: list[str],
+    seeds: list[int] | None,
+    until_decided: bool,
+    max_seeds: int,
+    batch: int | None,
+    budget_minutes: float | None,
+    launch: Launch,
+    clock: Callable[[], float],
+) -> list[dict]:
     entries = []
-    for name in dict.fromkeys(s for c in claims for s in c.sweeps):
+    for name in names:
         on_sweep = [c for c in claims if name in c.sweeps]
         runner = SweepRunner(cf, cf.sweeps[name], on_sweep, outputs, results, extra, launch)
         width = batch or _width(extra, len(runner.values))
@@ -199,9 +281,16 @@ def run(
                 if rows and len(stop) == len(rows):
                     break
                 done = runner.done_seeds()
-                room = max_seeds - len(done)  # a batch never takes the sweep past --max-seeds
+                # Never past the claims' last look (the sequential design's) nor --max-seeds.
+                last_look = max(c.looks[-1] for c in on_sweep)
+                cap = min(max_seeds, last_look)
+                room = cap - len(done)
                 if room <= 0:
-                    ended = f"max seeds ({max_seeds}) reached"
+                    ended = (
+                        f"last look ({cap} seeds) reached"
+                        if cap == last_look
+                        else f"max seeds ({cap}) reached"
+                    )
                     break
                 todo = [s for s in range(max(done, default=-1) + 1, 10**6) if s not in done][
                     : min(width, room)

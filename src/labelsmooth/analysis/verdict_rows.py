@@ -1,19 +1,23 @@
-"""One verdict row per configuration: the seed-paired Δ with its two intervals, power, ASO and the verdict.
+"""One verdict row per configuration: the seed-paired Δ with its intervals, power and the verdict.
 
-For each configuration against the baseline, over the seeds both finished (paired by seed):
-- seed-t: mean(Δ) ± t(0.975, n−1)·sd(Δ)/√n, the test set held fixed;
-- bootstrap: the hierarchical bootstrap over seeds and test items (stats_items), which also counts that the
-  test set is a sample; needs per-item scores;
-- power: the minimum detectable effect at n seeds (80 % power, two-sided 5 %) and the seeds the published Δ
-  needs, both from the paired sd (stats_seeds);
-- ASO: ε_min that the configuration is better in the claimed direction, and that the baseline is (deepsig's
-  test over the per-seed scores, unpaired; stats_aso);
-- equivalence claims: TOST with the claim's margin, at 90 % intervals (two one-sided 5 % tests).
-Verdict: *supports* / *contradicts* when both intervals (the seed-t alone when there are no items) exclude 0
-on the claimed / the other side; for equivalence, when both 90 % intervals lie inside ±margin / wholly
-outside it. Else *inconclusive*, with the reason: "too few seeds" when the published Δ (the margin) is below
-what n seeds can detect (establish), else "no effect at this resolution" ("a difference near the margin");
-when the seed-t interval excludes 0 and only the bootstrap does not, it adds "test set too small".
+For each configuration against the baseline, over the seeds both finished (paired by seed, in seed order):
+- the look: a claim states `looks: [n1 < … < nK]`, the seed counts at which it may be judged; a row holding
+  n paired seeds is judged on its first n_k seeds, n_k the largest look ≤ n, at the nominal level α'_k of a
+  Lan–DeMets O'Brien–Fleming spending of 5 % over the looks (stats/sequential.py), so adding seeds until a
+  verdict appears keeps the chance of any false verdict over all looks ≤ 5 % (docs/verdicts.md);
+- seed-t: mean(Δ) ± t(1 − α'_k/2, n−1)·sd(Δ)/√n, the test set held fixed;
+- seeds × test items: the same mean with se² = sd(Δ)²/n + sd_items², sd_items the test-set sampling sd of
+  mean Δ (bootstrap over test items, seeds fixed: stats/items.py), Welch–Satterthwaite df; it is the interval
+  that decides when per-item scores exist (its coverage is measured: tests/test_interval_coverage.py);
+- Holm: the rows of one claim are adjusted together (`adjust`), p-values of the deciding interval;
+- power: the minimum detectable effect at n_k seeds (80 % power, level α'_k), compared with the claim's
+  effect of interest (fixed in claims.yaml before its runs; the published Δ stays beside it as information);
+- ASO: ε_min both ways (deepsig, unpaired; stats_aso), in the JSON only;
+- equivalence claims: TOST with the claim's margin (the 1 − 2α'_k interval).
+Verdict: *supports* / *contradicts* when the Holm-adjusted p ≤ α'_k with Δ on the claimed / the other side
+(TOST: equivalence shown / the interval wholly outside ±margin). Else *inconclusive*, with the reason: "too
+few seeds" when the effect of interest is below what n_k seeds can detect, else "no effect at this
+resolution"; "test set too small" when the seed-t interval alone excludes 0.
 """
 
 from __future__ import annotations
@@ -21,105 +25,35 @@ from __future__ import annotations
 import math
 import statistics
 import sys
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from labelsmooth.analysis.decide import adjust, decide
 from labelsmooth.analysis.metric_names import lower_is_better
 from labelsmooth.analysis.results_store import Items
-from labelsmooth.analysis.stats.aso import THRESHOLD, aso
+from labelsmooth.analysis.stats.aso import aso
+from labelsmooth.analysis.stats.intervals import Interval, seeds_interval, seeds_items_interval, tost_p
 from labelsmooth.analysis.stats.items import Paired, hierarchical_bootstrap, item_metric, value
 from labelsmooth.analysis.stats.seeds import (
     minimum_detectable_effect,
     minimum_equivalence_margin,
-    paired_interval,
     seeds_needed,
     seeds_needed_equivalence,
-    tost,
 )
+from labelsmooth.analysis.stats.sequential import judged_look, look_levels
+from labelsmooth.analysis.verdict_row import CLAIMS, Row, Settings
 from labelsmooth.run.sweeps import Job, configuration_names
 
-CLAIMS = ("higher", "lower", "equivalent", "not-higher", "not-lower")
+__all__ = ["CLAIMS", "Row", "Settings", "adjust", "compute", "decide"]
 
 
-@dataclass(frozen=True)
-class Settings:
-    confidence: float = 0.95
-    power: float = 0.8
-    replicates: int = 2000
-    bootstrap_seed: int = 0
-    aso_seed: int = 0
-    aso_threshold: float = THRESHOLD
-
-
-@dataclass
-class Row:
-    configuration: str
-    is_baseline: bool
-    n: int
-    seeds: list
-    mean: float
-    std: float
-    n_paired: int = 0
-    level: float = 0.95  # of both intervals (0.90 for TOST)
-    baseline_mean: float = math.nan  # over the paired seeds
-    delta: float = math.nan
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    sd_delta: float = math.nan
-    boot_low: float = math.nan
-    boot_high: float = math.nan
-    sd_items: float = math.nan  # test-set sampling sd of mean Δ (bootstrap over items, seeds fixed)
-    mde: float = math.nan  # or, for TOST, the smallest margin n seeds establish
-    seeds_needed: int | None = None
-    aso_better: float = math.nan  # ε_min: configuration better than the baseline (claimed direction)
-    aso_worse: float = math.nan  # ε_min: baseline better
-    tost_p: float = math.nan
-    margin: float | None = None
-    verdict: str = ""
-    reason: str = ""
-    published_delta: float | None = None
-    published_in_ci: bool | None = None
-    baseline_gap: float = math.nan  # the baseline's mean confidence − accuracy (calibration claims)
-    missing_seeds: list | None = None  # in the baseline, not in this configuration
-    extra_seeds: list | None = field(default=None)  # in this configuration, not in the baseline
+def _seed_order(seed: object) -> tuple:
+    """Seeds in numeric order (2 before 10), other labels after them."""
+    return (0, seed, "") if isinstance(seed, int) else (1, 0, str(seed))
 
 
 def _matches(job: Job, selector: list[str]) -> bool:
     return all(s in job.overrides for s in selector)
-
-
-def _excludes(low: float, high: float) -> str:
-    return "above" if low > 0 else "below" if high < 0 else ""
-
-
-def decide(row: Row, claim: str, has_items: bool) -> None:
-    """Set row.verdict and row.reason from its intervals, power and the claim (module docstring)."""
-    if math.isnan(row.ci_low):
-        row.verdict, row.reason = "inconclusive", "too few seeds"
-        return
-    boot = (row.boot_low, row.boot_high) if has_items else (row.ci_low, row.ci_high)
-    if claim == "equivalent":
-        m = row.margin
-        inside = all(-m < x < m for x in (row.ci_low, row.ci_high, *boot))
-        outside = all(lo >= m or hi <= -m for lo, hi in ((row.ci_low, row.ci_high), boot))
-        row.verdict = "supports" if inside else "contradicts" if outside else "inconclusive"
-        if row.verdict == "inconclusive":
-            row.reason = "too few seeds" if row.mde > m else "a difference near the margin"
-        return
-    sides = {_excludes(row.ci_low, row.ci_high), _excludes(*boot)}
-    side = sides.pop() if len(sides) == 1 else ""
-    if claim in ("not-higher", "not-lower"):  # claims of no gain without a margin: only refutable
-        denied = "above" if claim == "not-higher" else "below"
-        row.verdict = "contradicts" if side == denied else "consistent"
-        return
-    claimed = "above" if claim == "higher" else "below"
-    row.verdict = "supports" if side == claimed else "contradicts" if side else "inconclusive"
-    if row.verdict == "inconclusive":
-        target = abs(row.published_delta) if row.published_delta else math.inf
-        row.reason = "too few seeds" if not row.mde <= target else "no effect at this resolution"
-        if _excludes(row.ci_low, row.ci_high) and not _excludes(*boot):
-            row.reason += "; test set too small: the seed-t interval alone excludes 0"
 
 
 def _paired_items(
@@ -168,19 +102,24 @@ def compute(
     compare: list[list[str]] = (),
     items: dict[Job, Items] | None = None,
     margin: float | None = None,
-    settings: Settings = Settings(),
+    settings: Settings | None = None,
+    looks: tuple[int, ...] | None = None,
+    effect_of_interest: float | None = None,
 ) -> list[Row]:
     """One row per configuration (the baseline first); see the module docstring for the statistics.
 
     baseline_metric: the baseline's metric when it differs from `metric` (e.g. ECE after vs before
     temperature scaling); then the baseline configuration is compared with itself too.
     compare: keep only the configurations matching one of these override lists (and the baseline).
+    looks: the claim's design (default: one look at the seeds there are); rows are not Holm-adjusted here
+    (`adjust` does it over all the rows of a claim).
     """
     if claim not in CLAIMS:
         raise SystemExit(f"claim {claim!r}: expected one of {', '.join(CLAIMS)}")
     if claim == "equivalent" and not (margin and margin > 0):
         raise SystemExit("an equivalence claim needs --margin > 0 (in the metric's units)")
     items = items or {}
+    settings = settings or Settings()
     baseline_metric = baseline_metric or metric
     names = configuration_names(jobs)
     by_config: dict[str, dict] = {}
@@ -230,7 +169,7 @@ def compute(
         if row.is_baseline:
             row.verdict = "baseline"
             continue
-        common = sorted(set(seeds) & set(base), key=str)
+        common = sorted(set(seeds) & set(base), key=_seed_order)  # a look takes the first n_k of them
         row.missing_seeds = sorted(set(base) - set(seeds), key=str)
         row.extra_seeds = sorted(set(seeds) - set(base), key=str)
         row.n_paired, row.margin = len(common), margin
@@ -238,8 +177,10 @@ def compute(
             if _matches(first_job, selector):
                 row.published_delta = published_value
         row.baseline_gap = _gap(items, [base[s] for s in common])
+        row.effect_of_interest = effect_of_interest
+        design = tuple(looks) if looks else (max(len(common), 2),)
         if common:
-            _fill(row, common, seeds, base, metric, baseline_metric, claim, items, sign, settings)
+            _fill(row, common, seeds, base, metric, baseline_metric, claim, items, sign, settings, design)
         decide(row, claim, has_items=not math.isnan(row.boot_low))
     return rows
 
@@ -255,34 +196,48 @@ def _fill(
     items: dict[Job, Items],
     sign: float,
     settings: Settings,
+    looks: tuple[int, ...],
 ) -> None:
-    """The statistics of one configuration over its paired seeds `common`."""
-    ours = [seeds[s].metrics[metric] for s in common]
-    theirs = [base[s].metrics[baseline_metric] for s in common]
+    """The statistics of one configuration over the paired seeds `common` of its judged look."""
+    all_ours = [seeds[s].metrics[metric] for s in common]
+    all_theirs = [base[s].metrics[baseline_metric] for s in common]
+    row.baseline_mean = statistics.fmean(all_theirs)
+    k = judged_look(looks, len(common))
+    row.n_looks = len(looks)
+    if k is None:
+        row.delta = statistics.fmean(all_ours) - row.baseline_mean
+        return
+    row.look, row.n_judged = k + 1, looks[k]
+    row.look_alpha = look_levels(looks, 1 - settings.confidence)[k]
+    judged = common[: looks[k]]
+    ours = [seeds[s].metrics[metric] for s in judged]
+    theirs = [base[s].metrics[baseline_metric] for s in judged]
     diffs = [a - b for a, b in zip(ours, theirs, strict=True)]
-    row.baseline_mean = statistics.fmean(theirs)
-    alpha = 1 - settings.confidence
-    if claim == "equivalent":
-        row.level = 1 - 2 * alpha
-        test = tost(diffs, row.margin, alpha)
-        row.delta, row.ci_low, row.ci_high, row.tost_p = test.mean, test.low, test.high, test.p
-    else:
-        row.delta, row.ci_low, row.ci_high = paired_interval(diffs, settings.confidence)
+    alpha = row.look_alpha
+    row.level = 1 - 2 * alpha if claim == "equivalent" else 1 - alpha
+    seed_only = seeds_interval(diffs, row.level)
+    row.delta, row.ci_low, row.ci_high = seed_only.mean, seed_only.low, seed_only.high
     if len(diffs) < 2:
         return
     row.sd_delta = statistics.stdev(diffs)
+    deciding: Interval = seed_only
+    paired = _paired_items(items, judged, seeds, base, metric, baseline_metric)
+    if paired is not None:
+        boot = hierarchical_bootstrap(paired, settings.replicates, settings.bootstrap_seed, row.level)
+        row.sd_items = boot.sd_items
+        deciding = seeds_items_interval(diffs, boot.sd_items, row.level)
+        row.boot_low, row.boot_high = deciding.low, deciding.high
+    row.accounts = deciding.accounts
     if claim == "equivalent":
+        row.p_value = row.tost_p = tost_p(deciding, row.margin)
         row.mde = minimum_equivalence_margin(row.sd_delta, len(diffs), settings.power, alpha)
         row.seeds_needed = seeds_needed_equivalence(row.margin, row.sd_delta, settings.power, alpha)
     else:
+        row.p_value = deciding.p
         row.mde = minimum_detectable_effect(row.sd_delta, len(diffs), settings.power, alpha)
-        if row.published_delta:
-            row.seeds_needed = seeds_needed(row.published_delta, row.sd_delta, settings.power, alpha)
+        if row.effect_of_interest:
+            row.seeds_needed = seeds_needed(row.effect_of_interest, row.sd_delta, settings.power, alpha)
         if row.published_delta is not None:
-            row.published_in_ci = row.ci_low <= row.published_delta <= row.ci_high
-    paired = _paired_items(items, common, seeds, base, metric, baseline_metric)
-    if paired is not None:
-        boot = hierarchical_bootstrap(paired, settings.replicates, settings.bootstrap_seed, row.level)
-        row.boot_low, row.boot_high, row.sd_items = boot.low, boot.high, boot.sd_items
+            row.published_in_ci = deciding.low <= row.published_delta <= deciding.high
     row.aso_better = aso([sign * x for x in ours], [sign * x for x in theirs], seed=settings.aso_seed)
     row.aso_worse = aso([sign * x for x in theirs], [sign * x for x in ours], seed=settings.aso_seed)

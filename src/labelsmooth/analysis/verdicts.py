@@ -27,10 +27,9 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from labelsmooth.analysis.render import ROW_HEADER, fmt, row_cells, verdict_cell
+from labelsmooth.analysis.render import ROW_HEADER, fmt, row_cells
 from labelsmooth.analysis.results_store import Items, as_jobs, read_items
-from labelsmooth.analysis.stats.aso import THRESHOLD
-from labelsmooth.analysis.verdict_rows import CLAIMS, Row, Settings, compute
+from labelsmooth.analysis.verdict_rows import CLAIMS, Row, Settings, adjust, compute
 from labelsmooth.atomic import write_atomic
 from labelsmooth.run.sweeps import Job, read_jobs, shared_overrides
 
@@ -60,7 +59,6 @@ def markdown(
     claim: str,
     shared: list[str],
     baseline_metric: str | None = None,
-    threshold: float = THRESHOLD,
 ) -> str:
     """The verdict rows as a table with RESULTS.md's cells (render.py), plus each row's finished seeds."""
     against = f"`{baseline_metric}` of " if baseline_metric and baseline_metric != metric else ""
@@ -70,7 +68,6 @@ def markdown(
         f"{metric} mean ± sd",
         *ROW_HEADER,
         "unpaired seeds",
-        "verdict",
     ]
     lines = [
         f"Metric `{metric}`, claim: {claim} than {against}the baseline `{' '.join(baseline)}`"
@@ -87,19 +84,16 @@ def markdown(
         if r.extra_seeds:
             unpaired.append("not in baseline " + ",".join(map(str, r.extra_seeds)))
         if r.is_baseline:
-            cells, verdict = ["–"] * len(ROW_HEADER), "baseline"
+            cells = ["–"] * (len(ROW_HEADER) - 1) + ["baseline"]
         else:
-            cells, verdict = (
-                row_cells(r, metric, threshold, claim == "equivalent", baseline_metric),
-                verdict_cell(r),
-            )
-        row = [r.configuration, str(r.n), mean, *cells, "; ".join(unpaired) or "–", verdict]
+            cells = row_cells(r, metric, claim == "equivalent", baseline_metric)
+        row = [r.configuration, str(r.n), mean, *cells, "; ".join(unpaired) or "–"]
         lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
-        "Δ: configuration − baseline on the same seed, over the seeds both finished; seed-t: the paired"
-        " Student-t interval mean(Δ) ± t(0.975, n−1)·sd(Δ)/√n; bootstrap: seeds and test items resampled"
-        ' (needs per-item scores). How to read a verdict: experiments/README.md, "Verdicts".',
+        "Δ: configuration − baseline on the same seed, over the seeds both finished; its interval counts the"
+        " seeds' spread and the test set's sampling (se² = sd(Δ)²/n + sd_items², needs per-item scores; else"
+        " seeds only); the rows are Holm-adjusted together. How to read a verdict: docs/verdicts.md.",
     ]
     return "\n".join(lines)
 
@@ -158,6 +152,16 @@ def main(argv: list[str] | None = None) -> None:
         help="the published difference to the baseline (in the metric's units), for every compared "
         "configuration or, as 'smoothing=gls:0.2', for those matching OVERRIDES (repeatable)",
     )
+    parser.add_argument(
+        "--effect-of-interest",
+        type=float,
+        help="the smallest Δ that matters here (metric's units): what 'too few seeds' compares the MDE with",
+    )
+    parser.add_argument(
+        "--looks",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        help="the design's seed counts, e.g. 5,10,20 (default: one look at the seeds there are)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
     args = parser.parse_args(argv)
     baseline = [o for b in args.baseline for o in b.split()]
@@ -174,7 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         [c.split() for c in args.compare],
         items=items,
         margin=args.margin,
+        looks=args.looks,
+        effect_of_interest=args.effect_of_interest,
     )
+    adjust(rows, args.claim)
     print(markdown(rows, args.metric, baseline, args.claim, shared_overrides(jobs), args.baseline_metric))
     if args.json:
         payload = {

@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 
 from labelsmooth.analysis import claims_file
-from labelsmooth.analysis.report import committed_table, evaluate, render, splice
+from labelsmooth.analysis.report import FIGURE, committed_table, evaluate, render, splice
 from labelsmooth.analysis.results_store import collect
 from labelsmooth.analysis.runner import claim_metrics, needs_gap, run
+from labelsmooth.analysis.verdict_figure import plot_verdicts
 from labelsmooth.atomic import write_atomic
 from labelsmooth.run.provenance import project_root
 
@@ -45,8 +46,16 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+def results_folder(results: Path) -> Path:
+    """The results folder to read, which must exist (a mistyped --results would report no results)."""
+    if not results.is_dir():
+        raise SystemExit(f"--results {results}: no such results folder")
+    return results
+
+
 def report_text(claims: Path = CLAIMS, results: Path = RESULTS_DIR) -> str:
     """The generated block of RESULTS.md for these claims and results."""
+    results_folder(results)
     cf = claims_file.load(claims)
     return render(cf, evaluate(cf, results), results)
 
@@ -113,12 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.sweep not in cf.sweeps:
             raise SystemExit(f"{args.claims}: no sweep {args.sweep} (sweeps: {', '.join(cf.sweeps)})")
         folders = args.folders or [OUTPUTS / args.sweep / "jobs"]
-        out = args.results / f"{args.sweep}.jsonl.gz"
-        key, metrics = [cf.sweeps[args.sweep].key], claim_metrics(cf, args.sweep)
-        total = collect(folders, out, key, metrics, needs_gap(cf, args.sweep))
+        out = results_folder(args.results) / f"{args.sweep}.jsonl.gz"
+        sweep, metrics = cf.sweeps[args.sweep], claim_metrics(cf, args.sweep)
+        total = collect(
+            folders, out, [sweep.key], metrics, needs_gap(cf, args.sweep), pool=sweep.pool_commits
+        )
         print(f"{out}: {total} jobs")
         return 0
-    table = render(cf, evaluate(cf, args.results), args.results)
+    verdicts = evaluate(cf, results_folder(args.results))
+    table = render(cf, verdicts, args.results)
     if not args.out.is_file():
         raise SystemExit(f"{args.out}: no such file")
     document = args.out.read_text()
@@ -132,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: claims tables up to date")
         return 0
     write_atomic(args.out, splice(document, table, str(args.out)))
+    # The picture of the same rows, beside the document (RESULTS.md shows figures/verdicts.png).
+    plot_verdicts(verdicts, args.out.parent / FIGURE)
     print(table)
     return 0
 

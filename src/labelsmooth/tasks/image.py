@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar
@@ -17,6 +18,13 @@ from labelsmooth.metrics.levels import ClassLevel
 from labelsmooth.models.specs import MLPSpec, as_config, as_spec
 from labelsmooth.smoothing import Head
 from labelsmooth.tasks.base import Decoded, TaskModule
+
+
+def image_ids(x: Tensor) -> list[str]:
+    """A short content hash of each image's pixels (float32, row-major): names the image itself, whatever
+    its label or its place in the split (the results store's test-set fingerprint hashes these)."""
+    pixels = x.detach().cpu().to(torch.float32).contiguous().numpy().reshape(len(x), -1)
+    return [hashlib.sha256(row.tobytes()).hexdigest()[:12] for row in pixels]
 
 
 class ImageDataModule(SplitDataModule):
@@ -88,10 +96,12 @@ class ImageModule(TaskModule):
         # The same top-1 (in float64) that ECE bins, so accuracy and calibration judge the same predictions.
         confidence, correct = confidences_and_correct(logits, labels)
         accuracy = 100.0 * correct.double().mean().item()
-        n = len(self.trainer.datamodule.dataset(split))
+        dataset = self.trainer.datamodule.dataset(split)
+        n = len(dataset)
         # Per image (item order): what a bootstrap over test images resamples for accuracy and ECE.
         items = {
             "unit": "image",
+            "id": image_ids(dataset.tensors[0][outputs["index"]]),
             "label": labels.tolist(),
             "correct": correct.int().tolist(),
             "confidence": confidence.tolist(),

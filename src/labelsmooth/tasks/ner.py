@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar
@@ -25,6 +27,14 @@ from labelsmooth.tasks.base import TABLE_ROWS, Decoded, TaskModule
 
 # Words per sentence in the eval item index (sentence · MAX_WORDS + word): far above any real sentence.
 MAX_WORDS = 1 << 20
+
+
+def sentence_ids(sentences: list[Sentence]) -> list[str]:
+    """A short hash of each sentence's tokens: names the sentence, not its tags (the results store's
+    test-set fingerprint hashes these)."""
+    return [
+        hashlib.sha256(json.dumps(s.tokens, ensure_ascii=False).encode()).hexdigest()[:12] for s in sentences
+    ]
 
 
 class NERDataModule(EncoderDataModule):
@@ -179,7 +189,11 @@ class NERModule(TaskModule):
                 ),
             }
             # Entity counts per sentence (their sums give `f1`): what a bootstrap over sentences resamples.
-            counts = {"unit": "sentence", **sentence_counts([s.tags for s in subset], predicted)}
+            counts = {
+                "unit": "sentence",
+                "id": sentence_ids(subset),
+                **sentence_counts([s.tags for s in subset], predicted),
+            }
             files[f"scores_{split}.json"] = partial(write_compact_json, counts)
         rows = [
             [" ".join(s.tokens), " ".join(s.tags) if has_gold else "", " ".join(tags)]

@@ -1,0 +1,66 @@
+"""The verdict of a row from its p-value, interval and power, and Holm over the rows of one claim.
+
+See verdict_rows.py's docstring for the rule; docs/verdicts.md for why it keeps its error rates.
+"""
+
+from __future__ import annotations
+
+import math
+
+from labelsmooth.analysis.verdict_row import Row
+
+
+def _excludes(low: float, high: float) -> str:
+    return "above" if low > 0 else "below" if high < 0 else ""
+
+
+def decide(row: Row, claim: str, has_items: bool) -> None:
+    """Set row.verdict and row.reason from its p-value, interval, power and the claim (module docstring)."""
+    if row.look == 0:
+        row.verdict, row.reason = "inconclusive", f"fewer seeds than the first look ({row.n_paired})"
+        return
+    if math.isnan(row.p_value):
+        row.verdict, row.reason = "inconclusive", "too few seeds"
+        return
+    p = row.p_adjusted if not math.isnan(row.p_adjusted) else row.p_value
+    significant = p <= row.look_alpha
+    low, high = (row.boot_low, row.boot_high) if has_items else (row.ci_low, row.ci_high)
+    if claim == "equivalent":
+        m = row.margin
+        outside = low >= m or high <= -m
+        row.verdict = "supports" if significant else "contradicts" if outside else "inconclusive"
+        if row.verdict == "inconclusive":
+            row.reason = "too few seeds" if row.mde > m else "a difference near the margin"
+        return
+    side = ("above" if row.delta > 0 else "below") if significant else ""
+    if claim in ("not-higher", "not-lower"):  # claims of no gain without a margin: only refutable
+        denied = "above" if claim == "not-higher" else "below"
+        row.verdict = "contradicts" if side == denied else "consistent"
+        return
+    claimed = "above" if claim == "higher" else "below"
+    row.verdict = "supports" if side == claimed else "contradicts" if side else "inconclusive"
+    if row.verdict == "inconclusive":
+        if row.effect_of_interest is None:
+            row.reason = "no effect of interest stated"
+        else:
+            row.reason = (
+                "too few seeds"
+                if not row.mde <= abs(row.effect_of_interest)
+                else "no effect at this resolution"
+            )
+        if has_items and _excludes(row.ci_low, row.ci_high):
+            row.reason += "; test set too small: the seed-t interval alone excludes 0"
+
+
+def adjust(rows: list[Row], claim: str) -> None:
+    """Holm over the compared rows of one claim (all its stand-ins and configurations), then decide again."""
+    compared = [r for r in rows if not r.is_baseline and not math.isnan(r.p_value)]
+    # Holm's adjusted p: p̃_(j) = max_{i ≤ j} min(1, (m − i + 1)·p_(i)); a row is decided when p̃ ≤ its level.
+    order = sorted(range(len(compared)), key=lambda i: compared[i].p_value)
+    running, m = 0.0, len(compared)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * compared[i].p_value))
+        compared[i].p_adjusted, compared[i].holm_rows = running, m
+    for r in rows:
+        if not r.is_baseline:
+            decide(r, claim, has_items=not math.isnan(r.boot_low))
