@@ -39,7 +39,7 @@ def plot_verdicts(verdicts: list, path: Path) -> Path:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.axvline(1, color="gray", linestyle="--", linewidth=0.8)
     ax.set_yticks(range(len(shown)), [s[0] for s in reversed(shown)], fontsize=7)
-    ax.set_xlabel("Δ / effect of interest (claimed direction → right; dashed: the effect of interest)")
+    ax.set_xlabel("Δ / effect of interest (claimed direction to the right; dashed line: 1)", fontsize=8)
     ax.set_title("verdicts: green supports, red contradicts, grey inconclusive", fontsize=9)
     fig.tight_layout()
     with atomic_file(path) as f:
