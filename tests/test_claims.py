@@ -291,7 +291,8 @@ def test_claims_run_trains_a_tiny_claim_collects_it_and_reports_it(tmp_path):
     data["sweeps"]["ls_calibration"]["overrides"] = ["trainer.max_epochs=2"]
     # A checkout with uncommitted changes records its jobs as dirty, which the store refuses to pool.
     data["sweeps"]["ls_calibration"] |= {"pool_commits": True, "pool_reason": "the test's own checkout"}
-    data["claims"] = {c: data["claims"][c] | {"sweeps": ["ls_calibration"]} for c in ("C7", "C8")}
+    # Two seeds, judged at a single look of two (the real design looks at 5 and 10).
+    data["claims"] = {c: data["claims"][c] | {"sweeps": ["ls_calibration"], "looks": [2]} for c in ("C7", "C8")}
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     # The console script, as a user runs it (pyproject's [project.scripts]).
     args = ["--claims", str(tmp_path / "claims.yaml")]
