@@ -2,9 +2,10 @@
 
 Self-contained (torch + transformers, no download): BERT-base from `transformers.BertConfig()` defaults with
 a 9-tag head, trained on synthetic NER batches (random token ids and tags, B×T) with bf16 autocast, TF32
-matmuls, fused AdamW and optionally `torch.compile`. MFU = 6 · parameters · tokens/s / peak, the peak being
-the card's dense bf16 FLOP/s from the table below (`--peak-flops` to override; attention FLOPs are left
-out, as in the usual 6N estimate). Warm-up steps are not timed; the clock is read after
+matmuls, fused AdamW and optionally `torch.compile`. MFU = model FLOP/s / peak: the model FLOPs are
+labelsmooth.models.flops' (the matrix arithmetic, attention included, embeddings not; the same count as
+bench_train_throughput.py's), the peak the card's dense bf16 FLOP/s from the table below (`--peak-flops` to
+override). Warm-up steps are not timed; the clock is read after
 `torch.cuda.synchronize()`.
 `python benchmarks/bench_gpu.py [--batch-size 32] [--seq-len 128] [--steps 50] [--warmup 10] [--compile]`
 `--tiny` (a 2-layer, 64-wide BERT) runs anywhere, on CPU too (MFU then n/a), for tests.
@@ -17,6 +18,8 @@ import time
 
 import torch
 from transformers import BertConfig, BertForTokenClassification
+
+from labelsmooth.models.flops import ModelFlops
 
 # dense bf16 FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name()
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
@@ -97,7 +100,8 @@ def main() -> None:
 
     tokens_per_s = args.steps * b * t / seconds
     peak, card = peak_flops(device, args.peak_flops)
-    mfu = f"{6 * n_params * tokens_per_s / peak:.1%}" if peak else "n/a"
+    flops = ModelFlops.of(config, 9).train(b * t, b * t * t) * args.steps / seconds
+    mfu = f"{flops / peak:.1%}" if peak else "n/a"
     precision = "bf16 autocast, TF32 matmuls" if device.type == "cuda" else "fp32"
     print(
         f"BERT-{'tiny' if args.tiny else 'base'} token classification, {n_params / 1e6:.1f}M parameters; "
@@ -106,7 +110,8 @@ def main() -> None:
     )
     print(f"final loss {loss.item():.4f}; step {1e3 * seconds / args.steps:.1f} ms")
     print(f"tokens/s: {tokens_per_s:,.0f}")
-    print(f"MFU (6·N·tokens/s over {f'{peak:.3g} FLOP/s' if peak else 'no known peak'}): {mfu}")
+    print(f"model FLOP/s: {flops:.3g}")
+    print(f"MFU (model FLOP/s over {f'{peak:.3g} FLOP/s' if peak else 'no known peak'}): {mfu}")
 
 
 if __name__ == "__main__":

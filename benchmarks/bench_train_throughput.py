@@ -14,8 +14,13 @@ wait for each other slow every op several-fold, at random. Rounds alternate
 range of the per-round ratios. Warm-up steps are not timed: a step is timed from the end of the one before
 it, so data loading, forward, backward, clipping, optimiser, scheduler, logging and callbacks all count.
 
+MFU: model FLOP/s (labelsmooth.models.flops: the matrix arithmetic on the real tokens) over
+the peak fp32 FLOP/s of a 2048² `torch.mm` measured in the same round on the same threads. The padded
+paths (HF, `model.pack=false`) do more arithmetic than they are credited with: their padding.
+
 `python benchmarks/bench_train_throughput.py [--rounds 3] [--steps 20] [--model NAME] [--batch-size 32]
-[--tiny] [--unfused] [--profile] [--threads 1] [HYDRA_OVERRIDE ...]` (overrides of the lab's config only).
+[--tiny] [--unfused] [--profile] [--op-profile] [--threads 1] [HYDRA_OVERRIDE ...]` (overrides of the lab's
+config only).
 `transformers.Trainer` needs `accelerate` (pip install it).
 The last line is `train throughput ratio (lab / HF Trainer): X.XX` (above 1: the lab trains faster).
 """
@@ -35,6 +40,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from labelsmooth.models.flops import ModelFlops, real_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -66,10 +73,12 @@ def compose_lab_config(args: argparse.Namespace, tmp: Path, fused: bool):
 
 
 class StepClock:
-    """Wall-clock time at the end of every training step and evaluation batch, with the batch sizes."""
+    """Wall-clock time at the end of every training step and evaluation batch, with the batch sizes; and per
+    training step its real tokens and the sum of its squared sentence lengths (model FLOPs, `ModelFlops`)."""
 
     def __init__(self) -> None:
         self.train: list[tuple[float, int]] = []
+        self.train_tokens: list[tuple[int, int]] = []
         self.eval: list[tuple[float, int]] = []
         self.start = self.eval_start = 0.0
         self.loss = math.nan  # the lab's last step loss, HF's mean training loss
@@ -82,8 +91,29 @@ class StepClock:
         rest = self.train[warmup:]
         return sum(n for _, n in rest) / (rest[-1][0] - t0)
 
+    def train_flops_per_second(self, warmup: int, flops: ModelFlops) -> float:
+        """Model FLOPs of the timed steps (their real tokens only) over the time they took."""
+        t0 = self.train[warmup - 1][0] if warmup else self.start
+        done = sum(
+            flops.train(tokens, squares) for tokens, squares in self.train_tokens[warmup : len(self.train)]
+        )
+        return done / (self.train[-1][0] - t0)
+
     def eval_examples_per_second(self) -> float:
         return sum(n for _, n in self.eval) / (self.eval[-1][0] - self.eval_start)
+
+
+def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    """This CPU's reachable fp32 FLOP/s on the current torch threads: the best of `repeats` n×n `torch.mm`
+    (2n³ FLOPs each), after one untimed call."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best
 
 
 def lightning_clock(clock: StepClock, profile: cProfile.Profile | None, warmup: int):
@@ -97,6 +127,7 @@ def lightning_clock(clock: StepClock, profile: cProfile.Profile | None, warmup: 
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             clock.train.append((time.perf_counter(), len(batch["input_ids"])))
+            clock.train_tokens.append(real_lengths(batch["attention_mask"]))
             clock.loss = outputs["loss"].detach()
             if profile is not None and len(clock.train) == warmup:
                 profile.enable()
@@ -123,6 +154,8 @@ def run_lab(
     module = instantiate(cfg.task.module)
     from pytorch_lightning.callbacks import Checkpoint
 
+    from labelsmooth.cli.train import set_kernel_flags
+
     # The lab's callbacks but those that write checkpoints (best.ckpt, last.ckpt): the reference saves none.
     built = [instantiate(n) for n in cfg.callbacks.values() if isinstance(n, DictConfig) and "_target_" in n]
     callbacks = [c for c in built if not isinstance(c, Checkpoint)]
@@ -137,6 +170,7 @@ def run_lab(
         limit_val_batches=0,
         num_sanity_val_steps=0,
     )
+    set_kernel_flags(trainer)  # as labelsmooth.cli.train does
     clock.start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     clock.loss = float(clock.loss)
@@ -172,12 +206,17 @@ def run_hf(cfg, datamodule, clock: StepClock, tmp: Path, args: argparse.Namespac
         model = AutoModelForTokenClassification.from_config(config)
     keep = ("input_ids", "attention_mask", "labels")
 
+    collated: list[tuple[int, int]] = []  # per training batch, in the order the loader made them
+
     def collate(features):
         batch = datamodule.collate_fn(features)
+        collated.append(real_lengths(batch["attention_mask"]))
         return {k: batch[k] for k in keep}
 
     class Clock(TrainerCallback):
         def on_step_end(self, targs, state, control, **kwargs) -> None:
+            # the loader may run a batch ahead (accelerate's end-of-data check): step i is batch i
+            clock.train_tokens.append(collated[len(clock.train)])
             clock.train.append((time.perf_counter(), targs.per_device_train_batch_size))
 
         def on_prediction_step(self, targs, state, control, **kwargs) -> None:
@@ -217,6 +256,78 @@ def run_hf(cfg, datamodule, clock: StepClock, tmp: Path, args: argparse.Namespac
         if rest and len(clock.eval) == full + 1:
             clock.eval[-1] = (clock.eval[-1][0], rest)
     return elapsed, str(training_args.optim.value)
+
+
+def model_flops(cfg) -> ModelFlops:
+    """The FLOP counts of the config's encoder and its token-classification head."""
+    from hydra.utils import instantiate
+    from transformers import AutoConfig
+
+    from labelsmooth.models.specs import resolve_name_or_path
+
+    spec = instantiate(cfg.model)
+    config = AutoConfig.from_pretrained(resolve_name_or_path(spec.name_or_path), **spec.config_overrides)
+    return ModelFlops.of(config, len(cfg.task.labels))
+
+
+def val_flops_per_example(datamodule, flops: ModelFlops) -> float:
+    """Mean forward FLOPs of one validation sentence (every path evaluates the whole split)."""
+    lengths = [len(f["input_ids"]) for f in datamodule.dataset("val")]
+    return sum(flops.forward(n, n * n) for n in lengths) / len(lengths)
+
+
+class TorchOpProfile:
+    """torch.profiler over the timed steps, with the enable/disable of cProfile (`lightning_clock`)."""
+
+    def __init__(self) -> None:
+        from torch.profiler import ProfilerActivity, profile
+
+        self.profiler = profile(activities=[ProfilerActivity.CPU])
+        self.wall = 0.0
+
+    def enable(self) -> None:
+        self.profiler.start()
+        self.wall = time.perf_counter()
+
+    def disable(self) -> None:
+        self.profiler.stop()
+        self.wall = time.perf_counter() - self.wall
+
+
+OP_GROUPS = [  # (group, substrings of aten op names), first match wins; self time, so nothing counts twice
+    ("GEMM (mm, addmm, bmm)", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm")),
+    ("attention kernel (SDPA: QKᵀ, softmax, AV)", ("scaled_dot_product",)),
+    ("optimiser (fused AdamW, zero_grad)", ("_fused_adamw", "_foreach", "zero_")),
+    ("embedding backward (dense gradient)", ("embedding_dense_backward", "embedding_backward")),
+    ("LayerNorm, GELU, dropout, softmax", ("layer_norm", "gelu", "dropout", "bernoulli", "softmax")),
+    ("copies, indexing, packing", ("copy_", "index", "gather", "scatter", "cat", "nonzero", "masked")),
+]
+
+
+def op_report(op_profile: TorchOpProfile, steps: int) -> str:
+    """Self CPU time of the timed steps' ops by group; the rest of the wall time ran no op (Python)."""
+    totals: dict[str, float] = {name: 0.0 for name, _ in OP_GROUPS}
+    other, others = 0.0, []
+    for event in op_profile.profiler.key_averages():
+        seconds = event.self_cpu_time_total / 1e6
+        group = next((name for name, keys in OP_GROUPS if any(k in event.key for k in keys)), None)
+        if group is None:
+            other += seconds
+            others.append((seconds, event.key))
+        else:
+            totals[group] += seconds
+    wall = op_profile.wall
+    lines = [
+        f"ops of the lab's {steps} timed steps (torch.profiler self time; per step and share of the wall):"
+    ]
+    lines.append(f"  {'whole step (wall)':44s} {1e3 * wall / steps:8.1f} ms  100.0 %")
+    rows = [*totals.items(), ("other element-wise ops (add, mul, ...)", other)]
+    rows.append(("no op running (Python, hooks, data)", wall - sum(totals.values()) - other))
+    for name, seconds in rows:
+        lines.append(f"  {name:44s} {1e3 * seconds / steps:8.1f} ms  {100 * seconds / wall:5.1f} %")
+    top = ", ".join(f"{key} {1e3 * sec / steps:.1f} ms" for sec, key in sorted(others, reverse=True)[:6])
+    lines.append(f"  largest of the other ops, per step: {top}")
+    return "\n".join(lines)
 
 
 def profile_report(profile: cProfile.Profile, steps: int) -> str:
@@ -286,6 +397,9 @@ def main() -> None:
         "overrides", nargs="*", help="Hydra overrides of the lab's config (task.datamodule.batch_size=16)"
     )
     parser.add_argument("--profile", action="store_true", help="profile one more lab round (cProfile)")
+    parser.add_argument(
+        "--op-profile", action="store_true", help="one more lab round under torch.profiler: time by op group"
+    )
     parser.add_argument("--profile-out", type=Path, help="with --profile: also save the pstats file here")
     args = parser.parse_args()
     if args.steps <= args.warmup:
@@ -308,10 +422,14 @@ def main() -> None:
         datamodule = instantiate(cfg.task.datamodule)
         datamodule.setup("fit")
         results: dict[str, dict[str, list[float]]] = {
-            p: {"train": [], "eval": [], "eval_e2e": [], "loss": []} for p in ("lab", "hf")
+            p: {"train": [], "eval": [], "eval_e2e": [], "loss": [], "mfu": [], "eval_mfu": []}
+            for p in ("lab", "hf")
         }
-        optim, profile = "", None
+        flops = model_flops(cfg)
+        per_val_example = val_flops_per_example(datamodule, flops)
+        optim, profile, peaks = "", None, []
         for r in range(args.rounds):
+            peaks.append(peak_matmul_flops())  # each round's own peak: the machine's speed drifts
             for path in ("lab", "hf"):
                 torch.manual_seed(cfg.seed + r)
                 clock = StepClock()
@@ -324,9 +442,15 @@ def main() -> None:
                 res["eval"].append(clock.eval_examples_per_second())
                 res["eval_e2e"].append(len(datamodule.dataset("val")) / eval_seconds)
                 res["loss"].append(float(clock.loss))
+                res["mfu"].append(clock.train_flops_per_second(args.warmup, flops) / peaks[-1])
+                res["eval_mfu"].append(res["eval"][-1] * per_val_example / peaks[-1])
         if args.profile:  # one more lab round, untimed: the profiler slows what it watches
             profile = cProfile.Profile()
             run_lab(cfg, datamodule, StepClock(), tmp, args.warmup, profile)
+        op_profile = None
+        if args.op_profile:
+            op_profile = TorchOpProfile()
+            run_lab(cfg, datamodule, StepClock(), tmp, args.warmup, op_profile)
 
     model = "tiny random BERT (model=tiny)" if args.tiny else (args.model or cfg.model.name_or_path)
     lab_optim = "AdamW(fused=False)" if args.unfused else "the config's AdamW(fused=True)"
@@ -338,19 +462,31 @@ def main() -> None:
     )
     encoder = "packed (real tokens only)" if cfg.model.get("pack") else "padded"
     print(f"lab: {lab_optim}, encoder {encoder}; HF Trainer optimiser (its default): {optim}, padded")
+    print(
+        f"peak: {median_range([p / 1e9 for p in peaks])} GFLOP/s (2048² fp32 torch.mm, best of 5 per round, "
+        f"{torch.get_num_threads()} thread(s)); model FLOPs per training token 6·{flops.weights / 1e6:.2f} M "
+        f"+ attention 12·L·H·T (ModelFlops)"
+    )
     for path, name in (("lab", "lab (Lightning)"), ("hf", "HF Trainer")):
         res = results[path]
         print(f"{name:16s} train examples/s {median_range(res['train'])}")
         print(f"{name:16s} eval examples/s  {median_range(res['eval'])} (loop)")
         print(f"{name:16s} eval examples/s  {median_range(res['eval_e2e'])} (whole validate/evaluate call)")
+        mfu, eval_mfu = [100 * x for x in res["mfu"]], [100 * x for x in res["eval_mfu"]]
+        print(f"{name:16s} train MFU %      {median_range(mfu)} (model FLOP/s / peak)")
+        print(f"{name:16s} eval MFU %       {median_range(eval_mfu)} (loop)")
         losses = ", ".join(f"{x:.4f}" for x in res["loss"])
         print(f"{name:16s} training loss per round (lab: last step, HF: mean): {losses}")
+    if op_profile is not None:
+        print(op_report(op_profile, args.steps - args.warmup))
     if profile is not None:
         print(profile_report(profile, args.steps - args.warmup))
         if args.profile_out:
             profile.dump_stats(args.profile_out)
     ratios = [a / b for a, b in zip(results["lab"]["train"], results["hf"]["train"], strict=True)]
     print(f"per-round train ratios (lab / HF): {', '.join(f'{x:.2f}' for x in ratios)}")
+    lab_mfu = statistics.median(results["lab"]["mfu"])
+    print(f"train MFU (lab): {100 * lab_mfu:.1f} % of the measured peak")
     print(f"train throughput ratio (lab / HF Trainer): {statistics.median(ratios):.2f}")
 
 

@@ -42,3 +42,25 @@ def test_bench_padding_reports_before_and_after_for_each_case(tmp_path):
     for before_train, after_train, before_eval, after_eval in rows:
         # grouping by length can only remove padding, never add it
         assert float(after_train) <= float(before_train) and float(after_eval) <= float(before_eval)
+
+
+@pytest.mark.slow
+def test_bench_sweep_splits_the_sweeps_wall_time_into_phases():
+    from conftest import TINY_NER
+
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_sweep.py"), "--rounds", "1"]
+    cmd += [o for o in TINY_NER if o != "task=ner"]  # the sweep's own task=ner stays
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=600).stdout
+    wall = re.search(r"^sweep wall time: median (\d+\.\d) s", out.strip().splitlines()[-1])
+    assert wall, out
+    phases = dict(re.findall(r"^(\S.*?) +(\d+\.\d\d) +\(", out, re.MULTILINE))
+    for name in (
+        "python start-up",
+        "data: generate, read, tokenise or cached",
+        "final test",
+        "W&B: init, log, finish",
+    ):
+        assert float(phases[name]) > 0, (name, out)
+    # exclusive phases: together they are the wall time the parent measured (its own spawn and wait aside)
+    assert abs(sum(map(float, phases.values())) - float(wall.group(1))) < 0.5, out
+    assert re.search(r"^job 0: test F1 \d+\.\d\d; job 1: test F1 \d+\.\d\d$", out, re.MULTILINE), out

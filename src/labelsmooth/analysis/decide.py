@@ -40,16 +40,20 @@ def decide(row: Row, claim: str, has_items: bool) -> None:
     claimed = "above" if claim == "higher" else "below"
     row.verdict = "supports" if side == claimed else "contradicts" if side else "inconclusive"
     if row.verdict == "inconclusive":
-        if row.effect_of_interest is None:
-            row.reason = "no effect of interest stated"
-        else:
-            row.reason = (
-                "too few seeds"
-                if not row.mde <= abs(row.effect_of_interest)
-                else "no effect at this resolution"
-            )
-        if has_items and _excludes(row.ci_low, row.ci_high):
-            row.reason += "; test set too small: the seed-t interval alone excludes 0"
+        row.reason = _why_inconclusive(row, claimed, low, high, has_items)
+
+
+def _why_inconclusive(row: Row, claimed: str, low: float, high: float, has_items: bool) -> str:
+    """An undecided directional row: the deciding interval rules out the effect of interest (no effect
+    that large), or only the test set's sampling keeps it from deciding, or it is still too wide."""
+    if row.effect_of_interest is None:
+        return "no effect of interest stated"
+    interest = abs(row.effect_of_interest)
+    if (high < interest) if claimed == "above" else (low > -interest):
+        return "no effect at this resolution: the interval excludes the effect of interest"
+    if has_items and _excludes(row.ci_low, row.ci_high):
+        return "test set too small: the seed-t interval alone excludes 0"
+    return "too few seeds"
 
 
 def adjust(rows: list[Row], claim: str) -> None:

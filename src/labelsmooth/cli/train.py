@@ -138,7 +138,7 @@ def _run(cfg: DictConfig, ckpt_path: str | None, settings: dict, history: dict[s
         log.info("%s from %s", "resuming" if cfg.train else "evaluating", ckpt_path)
     trainer = _trainer(cfg, callbacks)
     best_callback = monitored_checkpoint(trainer, cfg.task.monitor)
-    _set_matmul_precision(trainer)
+    set_kernel_flags(trainer)
     STOP.raise_if_requested()
 
     datamodule = instantiate(cfg.task.datamodule)
@@ -220,8 +220,16 @@ def monitored_checkpoint(trainer: pl.Trainer, monitor: str) -> ModelCheckpoint:
     return found[0]
 
 
-def _set_matmul_precision(trainer: pl.Trainer) -> None:
-    """TF32 matmuls under mixed precision only: `32-true` on a GPU stays true float32."""
+def set_kernel_flags(trainer: pl.Trainer) -> None:
+    """Process-wide kernel settings, once the trainer is built.
+
+    `deterministic: true` (Lightning's torch.use_deterministic_algorithms) also fills every new tensor with
+    NaN (`torch.utils.deterministic.fill_uninitialized_memory`), a debugging aid against ops that read
+    memory never written. No op of ours does (a NaN read would reach the loss), and the fills were 7 % of a
+    CPU training step (`aten::fill_`, benchmarks/bench_train_throughput.py --op-profile): off, the kernels
+    stay deterministic and the metrics are the same digits. TF32 matmuls under mixed precision only:
+    `32-true` on a GPU stays true float32."""
+    torch.utils.deterministic.fill_uninitialized_memory = False
     if trainer.strategy.root_device.type == "cuda":
         mixed = str(trainer.precision).endswith("-mixed")
         torch.set_float32_matmul_precision("high" if mixed else "highest")
