@@ -154,7 +154,7 @@ def run_lab(
     module = instantiate(cfg.task.module)
     from pytorch_lightning.callbacks import Checkpoint
 
-    from labelsmooth.cli.train import set_kernel_flags
+    from labelsmooth.run.kernel_flags import set_kernel_flags
 
     # The lab's callbacks but those that write checkpoints (best.ckpt, last.ckpt): the reference saves none.
     built = [instantiate(n) for n in cfg.callbacks.values() if isinstance(n, DictConfig) and "_target_" in n]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import yaml
-from conftest import ROOT, read_metrics, run_entry
+from conftest import ROOT, entry_env, read_metrics, run_entry
 
 pytestmark = pytest.mark.slow  # run.py in subprocesses
 
@@ -72,6 +74,18 @@ def test_joblib_jobs_at_once_on_a_cold_cache_each_train_on_their_own_data(tmp_pa
             line.split()[0] for line in (job / "predictions_test.conll").read_text().splitlines() if line
         ]
         assert predicted == [w for w in words if w != "-DOCSTART-"]
+    assert_same_jobs_as_basic(sweep, basic_sweep)
+
+
+def test_joblib_sweep_through_the_module_entry_the_claims_runner_uses(tmp_path, basic_sweep):
+    # `python -m labelsmooth.cli.train` is __main__: joblib pickles its functions by value, so what they
+    # reference must pickle (torch.utils.deterministic does not: it lives in run/kernel_flags.py).
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "data.seed=1,2", *TINY]
+    args += [f"paths.root_dir={ROOT}", f"paths.data_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep}"]
+    cmd = [sys.executable, "-m", "labelsmooth.cli.train", *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=entry_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_jobs_as_basic(sweep, basic_sweep)
 
 

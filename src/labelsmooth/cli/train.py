@@ -35,6 +35,7 @@ from labelsmooth.config.checks import (
 )
 from labelsmooth.distributed import hydra_single_run_argv, job_environment
 from labelsmooth.run.folder import locked, mark_job_folder, prepare_folder, snapshot_config
+from labelsmooth.run.kernel_flags import set_kernel_flags
 from labelsmooth.run.metrics_file import write_metrics
 from labelsmooth.run.provenance import checkout_root, git_state, provenance
 from labelsmooth.run.resume import ExactResume
@@ -218,21 +219,6 @@ def monitored_checkpoint(trainer: pl.Trainer, monitor: str) -> ModelCheckpoint:
             f"task.monitor={monitor} (the run evaluates them), found {what}"
         )
     return found[0]
-
-
-def set_kernel_flags(trainer: pl.Trainer) -> None:
-    """Process-wide kernel settings, once the trainer is built.
-
-    `deterministic: true` (Lightning's torch.use_deterministic_algorithms) also fills every new tensor with
-    NaN (`torch.utils.deterministic.fill_uninitialized_memory`), a debugging aid against ops that read
-    memory never written. No op of ours does (a NaN read would reach the loss), and the fills were 7 % of a
-    CPU training step (`aten::fill_`, benchmarks/bench_train_throughput.py --op-profile): off, the kernels
-    stay deterministic and the metrics are the same digits. TF32 matmuls under mixed precision only:
-    `32-true` on a GPU stays true float32."""
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    if trainer.strategy.root_device.type == "cuda":
-        mixed = str(trainer.precision).endswith("-mixed")
-        torch.set_float32_matmul_precision("high" if mixed else "highest")
 
 
 def _limited(trainer: pl.Trainer) -> bool:
