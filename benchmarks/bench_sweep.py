@@ -56,6 +56,12 @@ class Phases:
         self.stack = [start]
         self.mark = time.perf_counter()
 
+    def replace(self, phase: str) -> None:
+        """End the current phase and go on in `phase` at the same depth."""
+        now = time.perf_counter()
+        self.seconds[self.stack[-1]] += now - self.mark
+        self.mark, self.stack[-1] = now, phase
+
     def switch(self, push: str | None) -> None:
         now = time.perf_counter()
         self.seconds[self.stack[-1]] += now - self.mark
@@ -93,7 +99,7 @@ def probe(out: Path, overrides: list[str]) -> None:
 
     import labelsmooth  # noqa: F401
 
-    phases.switch("imports of torch, Lightning, matplotlib, W&B (pre-loaded for the timers)")
+    phases.replace("imports of torch, Lightning, matplotlib, W&B (pre-loaded for the timers)")
     import matplotlib.figure
     import pytorch_lightning as pl
     from hydra.utils import get_class
@@ -105,9 +111,7 @@ def probe(out: Path, overrides: list[str]) -> None:
     if wandb_logger:
         import wandb
         from wandb.sdk import wandb_run
-    phases.switch(None)
-    phases.switch("Hydra: compose, launch, job set-up")
-    phases.stack.pop(0)  # the phase below every job: Hydra's own work
+    phases.replace("Hydra: compose, launch, job set-up")  # the phase below every job: Hydra's own work
     phases.wrap(train_module, "_train", "job: checks, folder, callbacks, trainer")
     phases.wrap(train_module, "write_metrics", "metrics file")
     instantiate = train_module.instantiate
@@ -115,18 +119,16 @@ def probe(out: Path, overrides: list[str]) -> None:
     def timed_instantiate(node, *args, **kwargs):
         target = node.get("_target_") if isinstance(node, Mapping) else None
         cls = get_class(target) if isinstance(target, str) else None
-        if isinstance(cls, type) and issubclass(cls, pl.LightningDataModule):
-            kind = "data: generate, read, tokenise or cached"
-        elif isinstance(cls, type) and issubclass(cls, pl.LightningModule):
-            kind = "model: build, load weights"
-        else:
+        data = isinstance(cls, type) and issubclass(cls, pl.LightningDataModule)
+        if not (data or isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
             return instantiate(node, *args, **kwargs)
+        kind = "data: generate, read, tokenise or cached" if data else "model: build, load weights"
         phases.switch(kind)
         try:
             built = instantiate(node, *args, **kwargs)
         finally:
             phases.switch(None)
-        if kind.startswith("data"):
+        if data:
             for method in ("prepare_data", "setup"):
                 phases.wrap(built, method, kind)
         return built

@@ -73,31 +73,32 @@ def compose_lab_config(args: argparse.Namespace, tmp: Path, fused: bool):
 
 
 class StepClock:
-    """Wall-clock time at the end of every training step and evaluation batch, with the batch sizes; and per
-    training step its real tokens and the sum of its squared sentence lengths (model FLOPs, `ModelFlops`)."""
+    """Wall-clock time at the end of every training step, with its examples, real tokens and the sum of its
+    squared sentence lengths (model FLOPs, `ModelFlops`); and of every evaluation batch, with its size."""
 
     def __init__(self) -> None:
-        self.train: list[tuple[float, int]] = []
-        self.train_tokens: list[tuple[int, int]] = []
+        self.train: list[tuple[float, int, int, int]] = []  # (time, examples, tokens, squared lengths)
         self.eval: list[tuple[float, int]] = []
         self.start = self.eval_start = 0.0
         self.loss = math.nan  # the lab's last step loss, HF's mean training loss
 
-    def examples_per_second(self, warmup: int) -> float:
-        """Examples of the steps after the first `warmup` ones over the time they took."""
+    def _timed(self, warmup: int) -> tuple[list[tuple[float, int, int, int]], float]:
+        """The steps after the first `warmup` ones and the time they took."""
         if len(self.train) <= warmup:
             raise RuntimeError(f"{len(self.train)} steps recorded: need more than --warmup {warmup}")
         t0 = self.train[warmup - 1][0] if warmup else self.start
         rest = self.train[warmup:]
-        return sum(n for _, n in rest) / (rest[-1][0] - t0)
+        return rest, rest[-1][0] - t0
+
+    def examples_per_second(self, warmup: int) -> float:
+        """Examples of the steps after the first `warmup` ones over the time they took."""
+        rest, seconds = self._timed(warmup)
+        return sum(step[1] for step in rest) / seconds
 
     def train_flops_per_second(self, warmup: int, flops: ModelFlops) -> float:
         """Model FLOPs of the timed steps (their real tokens only) over the time they took."""
-        t0 = self.train[warmup - 1][0] if warmup else self.start
-        done = sum(
-            flops.train(tokens, squares) for tokens, squares in self.train_tokens[warmup : len(self.train)]
-        )
-        return done / (self.train[-1][0] - t0)
+        rest, seconds = self._timed(warmup)
+        return sum(flops.train(tokens, squares) for _, _, tokens, squares in rest) / seconds
 
     def eval_examples_per_second(self) -> float:
         return sum(n for _, n in self.eval) / (self.eval[-1][0] - self.eval_start)
@@ -126,8 +127,8 @@ def lightning_clock(clock: StepClock, profile: cProfile.Profile | None, warmup: 
                 profile.enable()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            clock.train.append((time.perf_counter(), len(batch["input_ids"])))
-            clock.train_tokens.append(real_lengths(batch["attention_mask"]))
+            tokens = real_lengths(batch["attention_mask"])
+            clock.train.append((time.perf_counter(), len(batch["input_ids"]), *tokens))
             clock.loss = outputs["loss"].detach()
             if profile is not None and len(clock.train) == warmup:
                 profile.enable()
@@ -216,8 +217,8 @@ def run_hf(cfg, datamodule, clock: StepClock, tmp: Path, args: argparse.Namespac
     class Clock(TrainerCallback):
         def on_step_end(self, targs, state, control, **kwargs) -> None:
             # the loader may run a batch ahead (accelerate's end-of-data check): step i is batch i
-            clock.train_tokens.append(collated[len(clock.train)])
-            clock.train.append((time.perf_counter(), targs.per_device_train_batch_size))
+            tokens = collated[len(clock.train)]
+            clock.train.append((time.perf_counter(), targs.per_device_train_batch_size, *tokens))
 
         def on_prediction_step(self, targs, state, control, **kwargs) -> None:
             clock.eval.append((time.perf_counter(), targs.per_device_eval_batch_size))

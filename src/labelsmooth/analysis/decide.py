@@ -47,10 +47,10 @@ def _why_inconclusive(row: Row, claimed: str, low: float, high: float, has_items
     """An undecided directional row: its interval excludes 0 but Holm's adjusted p does not pass, or the
     interval rules out the effect of interest (no effect that large), or only the test set's sampling keeps
     it from deciding, or it is still too wide."""
-    if row.effect_of_interest is None:
-        return "no effect of interest stated"
     if _excludes(low, high):  # p ≤ α' alone, not after Holm's adjustment over the claim's rows
         return "the interval excludes 0, the Holm-adjusted p does not"
+    if row.effect_of_interest is None:
+        return "no effect of interest stated"
     interest = abs(row.effect_of_interest)
     if (high < interest) if claimed == "above" else (low > -interest):
         return "no effect at this resolution: the interval excludes the effect of interest"
