@@ -20,8 +20,9 @@ from conftest import ROOT
 from torch.utils.data import TensorDataset
 
 from labelsmooth.analysis import claims_file
-from labelsmooth.analysis.results_store import Items, collect, fingerprint, load, save
+from labelsmooth.analysis.results_store import collect, load, save
 from labelsmooth.analysis.runner import LOCK, OWNER, batch_folder, run, sweep_lock
+from labelsmooth.analysis.test_items import Items, fingerprint
 from labelsmooth.cli import claims as claims_cli
 from labelsmooth.data.conll import Sentence
 from labelsmooth.tasks.image import ImageModule, image_ids

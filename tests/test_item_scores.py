@@ -10,8 +10,8 @@ from conftest import TINY_NER, read_metrics, run_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelsmooth.analysis.results_store import read_items
 from labelsmooth.analysis.stats.items import value
+from labelsmooth.analysis.test_items import read_items
 from labelsmooth.data.squad import QAExample
 from labelsmooth.metrics.conlleval import f1_from_counts, ner_scores, sentence_counts
 from labelsmooth.metrics.squad_v2 import question_scores, squad_v2_scores

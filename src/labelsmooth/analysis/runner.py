@@ -4,10 +4,9 @@ A batch is one `python run.py -m experiment=<recipe> <key>=<values> seed=<batch>
 overrides after `--` pass through, e.g. `hydra/launcher=joblib hydra.launcher.n_jobs=2`), preceded by the
 stages it needs (distillation teachers for those seeds). Jobs land in outputs/claims/<sweep>/jobs/<batch>/;
 after each batch they are collected into experiments/results/<sweep>.jsonl.gz. With --until-decided, batches
-continue until every row of the claims on that sweep has stopped: decided (both intervals exclude 0, or TOST
-decides), the minimum detectable effect is below half the published Δ (half the margin), the test set is too
-small for seeds to help (the seed-t interval decided, the bootstrap cannot: 1.96 test-set sd > |Δ|),
---max-seeds, or --budget-minutes of wall time. Each run appends one line to experiments/results/runs.jsonl.
+continue until every row of the claims on that sweep has stopped (the rules: stop_rules.py), never past the
+claims' last look, --max-seeds, or --budget-minutes of wall time. Each run appends one line to
+experiments/results/runs.jsonl.
 
 One run per sweep at a time: a run holds outputs/claims/<sweep>/.claims-run.lock for all its sweeps, and a
 second run of a claim on one of them stops at once, naming the run that holds it (.claims-run.owner).
@@ -16,7 +15,6 @@ second run of a claim on one of them stops at once, naming the run that holds it
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import socket
@@ -31,9 +29,9 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from labelsmooth.analysis.claims_file import Claim, ClaimsFile, Sweep
-from labelsmooth.analysis.report import RUNLOG, Verdict, evaluate, label
+from labelsmooth.analysis.report import RUNLOG, evaluate, label
 from labelsmooth.analysis.results_store import collect, load
-from labelsmooth.analysis.verdict_rows import Row
+from labelsmooth.analysis.stop_rules import stop_reason
 from labelsmooth.atomic import write_atomic
 from labelsmooth.run.provenance import project_root
 from labelsmooth.run.sweeps import read_jobs
@@ -113,40 +111,6 @@ def configurations(claims: list[Claim], sweep: Sweep) -> list[str]:
     values = [c.baseline.partition("=")[2] for c in claims]
     values += [x.config.partition("=")[2] for c in claims for x in c.compare]
     return list(dict.fromkeys(values))
-
-
-def stop_reason(v: Verdict, max_seeds: int) -> str | None:
-    """Why seeding this row may stop (None: go on). A verdict is only reached at a look of the claim's
-    design (verdict_rows), so stopping on one keeps its error rate; the other stops are futility stops,
-    which never make a false verdict more likely."""
-    row, claim = v.row, v.claim
-    if row.verdict in ("supports", "contradicts"):
-        return f"decided at look {row.look} of {row.n_looks}"
-    if row.n_paired >= claim.looks[-1]:
-        return f"last look ({claim.looks[-1]} seeds) reached"
-    if _test_set_bound(row, claim):
-        return "test set too small (its sampling noise alone keeps the interval from deciding)"
-    target = claim.margin if claim.direction == "equivalent" else abs(claim.effect_of_interest or 0.0)
-    if target and not math.isnan(row.mde) and row.mde <= target / 2:
-        if claim.direction == "equivalent":
-            return "resolution reached (smallest provable margin below half the margin)"
-        return "no effect at this resolution (MDE below half the effect of interest)"
-    if row.n_paired >= max_seeds:
-        return f"max seeds ({max_seeds}) reached"
-    return None
-
-
-def _test_set_bound(row: Row, claim: Claim) -> bool:
-    """Can more seeds not decide? When the seed-t interval has decided and only the bootstrap, which also
-    counts the test items, has not: its test-set part does not shrink with seeds, and when that part alone
-    spans 0 around Δ (reaches the margin, for TOST) only a larger test set would help."""
-    if math.isnan(row.sd_items) or math.isnan(row.ci_low):
-        return False
-    if claim.direction == "equivalent":
-        seed_t_decided = -claim.margin < row.ci_low and row.ci_high < claim.margin
-        return seed_t_decided and abs(row.delta) + 1.645 * row.sd_items >= claim.margin
-    seed_t_decided = row.ci_low > 0 or row.ci_high < 0
-    return seed_t_decided and abs(row.delta) < 1.96 * row.sd_items
 
 
 class SweepRunner:

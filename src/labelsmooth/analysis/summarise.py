@@ -15,8 +15,8 @@ import contextlib
 import statistics
 from pathlib import Path
 
-from labelsmooth.analysis.results_store import read_items
 from labelsmooth.analysis.stats.items import item_metric, value
+from labelsmooth.analysis.test_items import read_items
 from labelsmooth.run.sweeps import Job, by_configuration, read_jobs
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from labelsmooth.analysis.results_store import read_items
 from labelsmooth.analysis.stats.items import Paired, hierarchical_bootstrap
+from labelsmooth.analysis.test_items import read_items
 from labelsmooth.run.sweeps import read_jobs
 
 

@@ -30,7 +30,6 @@ import numpy as np
 
 from labelsmooth.analysis.decide import adjust, decide
 from labelsmooth.analysis.metric_names import lower_is_better
-from labelsmooth.analysis.results_store import Items
 from labelsmooth.analysis.stats.aso import aso
 from labelsmooth.analysis.stats.intervals import Interval, seeds_interval, seeds_items_interval, tost_p
 from labelsmooth.analysis.stats.items import Paired, hierarchical_bootstrap, item_metric, value
@@ -41,6 +40,7 @@ from labelsmooth.analysis.stats.seeds import (
     seeds_needed_equivalence,
 )
 from labelsmooth.analysis.stats.sequential import judged_look, look_levels
+from labelsmooth.analysis.test_items import Items
 from labelsmooth.analysis.verdict_row import CLAIMS, Row, Settings
 from labelsmooth.run.sweeps import Job, configuration_names
 

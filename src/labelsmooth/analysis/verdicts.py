@@ -28,7 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from labelsmooth.analysis.render import ROW_HEADER, fmt, row_cells
-from labelsmooth.analysis.results_store import Items, as_jobs, read_items
+from labelsmooth.analysis.results_store import as_jobs
+from labelsmooth.analysis.test_items import Items, read_items
 from labelsmooth.analysis.verdict_rows import CLAIMS, Row, Settings, adjust, compute
 from labelsmooth.atomic import write_atomic
 from labelsmooth.run.sweeps import Job, read_jobs, shared_overrides
