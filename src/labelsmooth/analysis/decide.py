@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from labelsmooth.analysis.stats.sequential import holm_adjusted
 from labelsmooth.analysis.verdict_row import Row
 
 
@@ -62,12 +63,9 @@ def _why_inconclusive(row: Row, claimed: str, low: float, high: float, has_items
 def adjust(rows: list[Row], claim: str) -> None:
     """Holm over the compared rows of one claim (all its stand-ins and configurations), then decide again."""
     compared = [r for r in rows if not r.is_baseline and not math.isnan(r.p_value)]
-    # Holm's adjusted p: p̃_(j) = max_{i ≤ j} min(1, (m − i + 1)·p_(i)); a row is decided when p̃ ≤ its level.
-    order = sorted(range(len(compared)), key=lambda i: compared[i].p_value)
-    running, m = 0.0, len(compared)
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * compared[i].p_value))
-        compared[i].p_adjusted, compared[i].holm_rows = running, m
+    # A row is decided when its adjusted p is at most its own look's level α'_k.
+    for r, p in zip(compared, holm_adjusted([r.p_value for r in compared]), strict=True):
+        r.p_adjusted, r.holm_rows = p, len(compared)
     for r in rows:
         if not r.is_baseline:
             decide(r, claim, has_items=not math.isnan(r.boot_low))

@@ -30,8 +30,7 @@ estimates its own sd, so they depend less on one another than the Z_k do): given
 the t statistics themselves, with the same spending (_t_levels), which brings that to 4.9–5.0 %
 (tests/test_sequential.py, 20,000 simulated sequences).
 
-Holm's step-down procedure controls the family-wise error over several claims judged together: sort the m
-p-values, reject p_(1) ≤ α/m, p_(2) ≤ α/(m−1), … up to the first that fails.
+Holm's step-down procedure (holm_adjusted) controls the family-wise error over the rows of one claim.
 """
 
 from __future__ import annotations
@@ -207,16 +206,18 @@ def judged_look(looks: Sequence[int], n: int) -> int | None:
     return due[-1] if due else None
 
 
-def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
-    """Holm's step-down rejections at family-wise level alpha, in the input order (nan: not rejected)."""
-    p = np.array([1.0 if math.isnan(x) else float(x) for x in p_values])
-    m = len(p)
-    reject = np.zeros(m, dtype=bool)
-    for rank, i in enumerate(np.argsort(p, kind="stable")):
-        if p[i] > alpha / (m - rank):
-            break  # step-down: the first failure stops every larger p-value too
-        reject[i] = True
-    return reject.tolist()
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's adjusted p-values in the input order: p̃_(j) = max_{i ≤ j} min(1, (m − i + 1)·p_(i)) over the
+    m p-values sorted; a test is rejected at family-wise level α when p̃ ≤ α (the step-down: p_(1) ≤ α/m,
+    p_(2) ≤ α/(m − 1), … up to the first that fails). A nan (a row with nothing to test) stays nan and is
+    not one of the m."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    out = [math.nan] * len(p_values)
+    running, m = 0.0, len(tested)
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
 
 
 def simulate_rule(
