@@ -13,14 +13,6 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Each xdist worker and every run.py it starts (they inherit the environment) gets its share of the
-# cores. Torch's default, one thread per core in every process, puts 2 workers x 2 threads on this
-# 2-core machine: the threads of tiny models mostly spin-wait on each other, and a tiny run took 15-22 s
-# of CPU instead of 12. A value set by the caller wins. Results are bit-identical run to run at a given
-# thread count (not across counts), and every test compares runs made under this same setting.
-if workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
 # The claims command as a user runs it: the console script pyproject installs beside this python.
 CLAIMS_CMD = str(Path(sys.executable).parent / "labelsmooth-claims")
 
