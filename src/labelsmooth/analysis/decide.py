@@ -15,7 +15,7 @@ def _excludes(low: float, high: float) -> str:
     return "above" if low > 0 else "below" if high < 0 else ""
 
 
-def decide(row: Row, claim: str, has_items: bool) -> None:
+def decide(row: Row, claim: str) -> None:
     """Set row.verdict and row.reason from its p-value, interval, power and the claim (module docstring)."""
     if row.look == 0:
         row.verdict, row.reason = "inconclusive", f"fewer seeds than the first look ({row.n_paired})"
@@ -25,7 +25,7 @@ def decide(row: Row, claim: str, has_items: bool) -> None:
         return
     p = row.p_adjusted if not math.isnan(row.p_adjusted) else row.p_value
     significant = p <= row.look_alpha
-    low, high = (row.boot_low, row.boot_high) if has_items else (row.ci_low, row.ci_high)
+    low, high = row.deciding_interval()
     if claim == "equivalent":
         m = row.margin
         outside = low >= m or high <= -m
@@ -41,10 +41,10 @@ def decide(row: Row, claim: str, has_items: bool) -> None:
     claimed = "above" if claim == "higher" else "below"
     row.verdict = "supports" if side == claimed else "contradicts" if side else "inconclusive"
     if row.verdict == "inconclusive":
-        row.reason = _why_inconclusive(row, claimed, low, high, has_items)
+        row.reason = _why_inconclusive(row, claimed, low, high)
 
 
-def _why_inconclusive(row: Row, claimed: str, low: float, high: float, has_items: bool) -> str:
+def _why_inconclusive(row: Row, claimed: str, low: float, high: float) -> str:
     """An undecided directional row: its interval excludes 0 but Holm's adjusted p does not pass, or the
     interval rules out the effect of interest (no effect that large), or only the test set's sampling keeps
     it from deciding, or it is still too wide."""
@@ -55,7 +55,7 @@ def _why_inconclusive(row: Row, claimed: str, low: float, high: float, has_items
     interest = abs(row.effect_of_interest)
     if (high < interest) if claimed == "above" else (low > -interest):
         return "no effect at this resolution: the interval excludes the effect of interest"
-    if has_items and _excludes(row.ci_low, row.ci_high):
+    if row.has_items and _excludes(row.ci_low, row.ci_high):
         return "test set too small: the seed-t interval alone excludes 0"
     return "too few seeds"
 
@@ -68,4 +68,4 @@ def adjust(rows: list[Row], claim: str) -> None:
         r.p_adjusted, r.holm_rows = p, len(compared)
     for r in rows:
         if not r.is_baseline:
-            decide(r, claim, has_items=not math.isnan(r.boot_low))
+            decide(r, claim)

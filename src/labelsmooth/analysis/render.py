@@ -54,8 +54,8 @@ def delta_cell(r: Row, metric: str) -> str:
     """Δ and the interval that decides; `(seeds only)` where the run kept no per-item scores."""
     if math.isnan(r.delta):
         return "–"
-    low, high = (r.boot_low, r.boot_high) if not math.isnan(r.boot_low) else (r.ci_low, r.ci_high)
-    note = "" if not math.isnan(r.boot_low) or math.isnan(low) else " (seeds only)"
+    low, high = r.deciding_interval()
+    note = "" if r.has_items or math.isnan(low) else " (seeds only)"
     level = f" {100 * r.level:.1f} %" if r.look else ""
     return f"{fmt(r.delta, metric, True)} {interval(low, high, metric)}{level}{note}"
 

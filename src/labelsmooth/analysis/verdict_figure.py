@@ -23,7 +23,7 @@ def plot_verdicts(verdicts: list, path: Path) -> Path:
     for v in verdicts:
         r, c = v.row, v.claim
         unit = c.margin if c.direction == "equivalent" else r.effect_of_interest
-        low, high = (r.boot_low, r.boot_high) if not math.isnan(r.boot_low) else (r.ci_low, r.ci_high)
+        low, high = r.deciding_interval()
         if not unit or math.isnan(low):
             continue
         sign = -1.0 if c.direction in ("lower", "not-lower") else 1.0

@@ -60,3 +60,12 @@ class Row:
     baseline_gap: float = math.nan  # the baseline's mean confidence − accuracy (calibration claims)
     missing_seeds: list | None = None  # in the baseline, not in this configuration
     extra_seeds: list | None = field(default=None)  # in this configuration, not in the baseline
+
+    @property
+    def has_items(self) -> bool:
+        """Whether the seeds × test items interval exists (the jobs kept per-item test scores)."""
+        return not math.isnan(self.boot_low)
+
+    def deciding_interval(self) -> tuple[float, float]:
+        """The interval the verdict is judged on: seeds × test items where it exists, else seeds only."""
+        return (self.boot_low, self.boot_high) if self.has_items else (self.ci_low, self.ci_high)

@@ -181,7 +181,7 @@ def compute(
         design = tuple(looks) if looks else (max(len(common), 2),)
         if common:
             _fill(row, common, seeds, base, metric, baseline_metric, claim, items, sign, settings, design)
-        decide(row, claim, has_items=not math.isnan(row.boot_low))
+        decide(row, claim)
     return rows
 
 
