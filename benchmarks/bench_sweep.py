@@ -120,7 +120,8 @@ def probe(out: Path, overrides: list[str]) -> None:
         target = node.get("_target_") if isinstance(node, Mapping) else None
         cls = get_class(target) if isinstance(target, str) else None
         data = isinstance(cls, type) and issubclass(cls, pl.LightningDataModule)
-        if not (data or isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
+        model = isinstance(cls, type) and issubclass(cls, pl.LightningModule)
+        if not (data or model):
             return instantiate(node, *args, **kwargs)
         kind = "data: generate, read, tokenise or cached" if data else "model: build, load weights"
         phases.switch(kind)

@@ -17,9 +17,7 @@ from labelsmooth.analysis.verdict_rows import Row
 
 
 def stop_reason(v: Verdict, max_seeds: int) -> str | None:
-    """Why seeding this row may stop (None: go on). A verdict is only reached at a look of the claim's
-    design (verdict_rows), so stopping on one keeps its error rate; the other stops are futility stops,
-    which never make a false verdict more likely."""
+    """Why seeding this row may stop (None: go on), by the rules of the module docstring, in their order."""
     row, claim = v.row, v.claim
     if row.verdict in ("supports", "contradicts"):
         return f"decided at look {row.look} of {row.n_looks}"
@@ -38,9 +36,9 @@ def stop_reason(v: Verdict, max_seeds: int) -> str | None:
 
 
 def _test_set_bound(row: Row, claim: Claim) -> bool:
-    """Can more seeds not decide? When the seed-t interval has decided and only the bootstrap, which also
-    counts the test items, has not: its test-set part does not shrink with seeds, and when that part alone
-    spans 0 around Δ (reaches the margin, for TOST) only a larger test set would help."""
+    """Can more seeds not decide? When the seed-t interval has decided and only the seeds × test items one
+    has not: its test-set part does not shrink with seeds, and when that part alone spans 0 around Δ
+    (reaches the margin, for TOST) only a larger test set would help."""
     if math.isnan(row.sd_items) or math.isnan(row.ci_low):
         return False
     if claim.direction == "equivalent":
