@@ -133,6 +133,10 @@ TOY = {
 }
 
 
+def fake_checkout() -> tuple[str, bool]:  # the code the jobs FakeRuns writes record
+    return "abc", False
+
+
 class FakeRuns:
     """Stands in for run.py: writes finished job folders whose test items are drawn per configuration."""
 
@@ -193,7 +197,20 @@ def test_until_decided_stops_for_the_right_reason(
     cf = _toy(tmp_path, effect_of_interest=interest, effect_reason="the test's")
     fake = FakeRuns(effect, seed_sd, n_items=80 if shared else 400, shared=shared)
     results = tmp_path / "results"
-    [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 20, 1, None, launch=fake)
+    [entry] = run(
+        cf,
+        cf.select(["T1"]),
+        tmp_path / "out",
+        results,
+        [],
+        None,
+        True,
+        20,
+        1,
+        None,
+        launch=fake,
+        code=fake_checkout,
+    )
     assert entry["stop"]["T1 smoothing=ls"].startswith(expected)
     assert entry["n_seeds"]["T1 smoothing=ls"] == seeds
     assert len(load(results / "toy.jsonl.gz")) == 2 * seeds
@@ -207,7 +224,20 @@ def test_a_batch_never_takes_a_sweep_past_max_seeds(tmp_path):
     cf = _toy(tmp_path)
     results = tmp_path / "results"
     fake = FakeRuns(0.0, 3.0)
-    [entry] = run(cf, cf.select(["T1"]), tmp_path / "out", results, [], None, True, 4, 2, None, launch=fake)
+    [entry] = run(
+        cf,
+        cf.select(["T1"]),
+        tmp_path / "out",
+        results,
+        [],
+        None,
+        True,
+        4,
+        2,
+        None,
+        launch=fake,
+        code=fake_checkout,
+    )
     assert [b["seeds"] for b in entry["batches"]] == [[0, 1], [2], [3]]
     assert entry["n_seeds"]["T1 smoothing=ls"] == 4
     assert entry["stop"]["T1 smoothing=ls"] == "max seeds (4) reached"
@@ -230,6 +260,7 @@ def test_verdict_rows_keep_the_claims_file_order_of_configurations(tmp_path):
         3,
         None,
         launch=FakeRuns(0, 1),
+        code=fake_checkout,
     )
     assert [v.row.configuration for v in evaluate(cf, results)] == order
 
@@ -251,6 +282,7 @@ def test_budget_stops_before_a_batch_that_would_overrun_it(tmp_path):
         6.0,
         launch=fake,
         clock=lambda: next(ticks),
+        code=fake_checkout,
     )
     assert entry["stop"]["T1 smoothing=ls"] == "budget (6 min) reached" and len(fake.calls) < 50
 

@@ -20,7 +20,7 @@ from conftest import ROOT
 from torch.utils.data import TensorDataset
 
 from labelsmooth.analysis import claims_file
-from labelsmooth.analysis.results_store import collect, load, save
+from labelsmooth.analysis.results_store import collect, load, merge, refuse_unjoinable, save
 from labelsmooth.analysis.runner import LOCK, OWNER, batch_folder, run, sweep_lock
 from labelsmooth.analysis.test_items import Items, fingerprint
 from labelsmooth.cli import claims as claims_cli
@@ -29,6 +29,12 @@ from labelsmooth.tasks.image import ImageModule, image_ids
 from labelsmooth.tasks.ner import NERModule, sentence_ids
 
 CLEAN = {"git_commit": "a" * 40, "git_dirty": False}
+
+
+def clean_checkout() -> tuple[str, bool]:  # the code the jobs of CLEAN record
+    return "a" * 40, False
+
+
 TOY = {
     "defaults": {"seeds": [0, 1, 2], "bootstrap_replicates": 100},
     "sweeps": {"toy": {"recipe": "toy", "key": "smoothing", "stand_in": "a toy"}},
@@ -103,6 +109,57 @@ def test_collect_refuses_jobs_of_another_commit_or_a_dirty_tree_unless_the_sweep
     stops(r"aaaaaaa ×1, \? dirty ×1", collect_toy, [tmp_path / "d"], out)
     assert len(load(out)) == 1  # nothing was written
     assert collect_toy([tmp_path / "b", tmp_path / "c"], out, pool=True) == 3
+
+
+def test_a_claims_run_stops_before_a_batch_whose_jobs_the_results_file_would_refuse(tmp_path):
+    # Seen on 2026-12-07: the folders of an aborted rerun on another commit were collected as a run started,
+    # and its first batch (30 min of training) could only have been refused when it was collected.
+    job(tmp_path / "out" / "toy" / "jobs" / "old" / "none_0", "none", 0, [1, 0, 1, 1])  # commit aaaaaaa
+    calls: list[list[str]] = []
+
+    def claims_run(commit: str, dirty: bool, edit=None):
+        cf = claims_file.load(claims(tmp_path, edit))
+        out, results = tmp_path / "out", tmp_path / "r"
+        args = ([], [0, 1], False, 5, 1, None)
+        return run(
+            cf, cf.select(["T1"]), out, results, *args, launch=calls.append, code=lambda: (commit, dirty)
+        )
+
+    stops(
+        r"toy\.jsonl\.gz: holds jobs of aaaaaaa ×1, this checkout is bbbbbbb: .*sweeps\.toy",
+        claims_run,
+        "b" * 40,
+        False,
+    )
+    stops(
+        r"toy\.jsonl\.gz: this checkout's code \(aaaaaaa dirty\) has uncommitted", claims_run, "a" * 40, True
+    )
+    assert calls == []
+    claims_run("a" * 40, False)  # the file's own commit: the batch runs (and, a stand-in, finishes nothing)
+    assert len(calls) == 1
+    claims_run("b" * 40, False, lambda d: d["sweeps"]["toy"].update(pool_commits=True, pool_reason="r"))
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("stored", [[], [CLEAN], [CLEAN, CLEAN | {"git_dirty": True}]])
+@pytest.mark.parametrize("now", [("a" * 40, False), ("b" * 40, False), ("a" * 40, True), (None, None)])
+@pytest.mark.parametrize("pool", [False, True])
+def test_the_check_before_a_batch_refuses_exactly_what_collect_would(tmp_path, stored, now, pool):
+    if len(stored) > 1 and not pool:
+        pytest.skip("a file of a clean and a dirty job exists only where its sweep pools")
+    old = [
+        {"config": ["smoothing=none"], "seed": i, "overrides": [], "metrics": {}, "run": r}
+        for i, r in enumerate(stored)
+    ]
+    save(tmp_path / "toy.jsonl.gz", old)
+    new = {"config": ["smoothing=ls"], "seed": 0, "overrides": [], "metrics": {}}
+    new["run"] = {"git_commit": now[0], "git_dirty": now[1]}
+    try:
+        merge(old, [new], "toy.jsonl.gz", pool)
+    except SystemExit:
+        stops("toy.jsonl.gz", refuse_unjoinable, tmp_path / "toy.jsonl.gz", *now, pool)
+    else:
+        refuse_unjoinable(tmp_path / "toy.jsonl.gz", *now, pool)
 
 
 def test_pool_commits_needs_a_reason_and_reaches_collect_through_the_command(tmp_path):
@@ -425,7 +482,18 @@ def test_a_second_run_of_a_sweep_stops_at_once_naming_the_claim_and_the_holder(t
 
     def claims_run(launch):  # `labelsmooth-claims run T1 --seeds 0`, with a stand-in for run.py
         run(
-            cf, cf.select(["T1"]), tmp_path / "out", tmp_path / "r", [], [0], False, 5, 1, None, launch=launch
+            cf,
+            cf.select(["T1"]),
+            tmp_path / "out",
+            tmp_path / "r",
+            [],
+            [0],
+            False,
+            5,
+            1,
+            None,
+            launch=launch,
+            code=clean_checkout,
         )
 
     def slow_launch(args):

@@ -92,10 +92,37 @@ def _fixed(entry: dict[str, Any]) -> list[str]:
     return sorted(o for o in entry["overrides"] if o not in entry["config"] and not neutral_override(o))
 
 
+def code_name(commit: str | None, dirty: bool | None) -> str:
+    """Code as a results file names it: the commit, and ` dirty` unless the tree is known to be clean."""
+    return (commit or "?")[:7] + ("" if dirty is False else " dirty")
+
+
 def _code(entry: dict[str, Any]) -> str:
-    """The code a job ran: its commit, and ` dirty` unless the tree is known to have been clean."""
+    """The code a job ran."""
     run = entry.get("run") or {}
-    return (run.get("git_commit") or "?")[:7] + ("" if run.get("git_dirty") is False else " dirty")
+    return code_name(run.get("git_commit"), run.get("git_dirty"))
+
+
+def refuse_unjoinable(where: Path, commit: str | None, dirty: bool | None, pool: bool) -> None:
+    """Stop before a batch whose jobs, run by this code, `merge` would refuse to add to the file `where`
+    (a dirty checkout, or a file of another commit's jobs): hours of training that end in a refusal."""
+    if pool:
+        return
+    now = code_name(commit, dirty)
+    sweep = where.name.removesuffix(".jsonl.gz")
+    declare = f"declare pool_commits: true with a pool_reason in claims.yaml's sweeps.{sweep}"
+    if now.endswith(" dirty"):
+        raise SystemExit(
+            f"{where}: this checkout's code ({now}) has uncommitted changes and the file pools one clean "
+            f"commit's jobs: commit first, or {declare}"
+        )
+    others = Counter(c for c in map(_code, load(where)) if c != now)
+    if others:
+        raise SystemExit(
+            f"{where}: holds jobs of {', '.join(f'{c} ×{n}' for c, n in others.items())}, this checkout is "
+            f"{now}: run in a checkout of that commit, move the file and the sweep's job folders to an "
+            f"archive, or {declare}"
+        )
 
 
 def _test_set(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:

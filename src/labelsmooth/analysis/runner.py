@@ -3,7 +3,8 @@
 A batch is one `python run.py -m experiment=<recipe> <key>=<values> seed=<batch>` (any launcher: the
 overrides after `--` pass through, e.g. `hydra/launcher=joblib hydra.launcher.n_jobs=2`), preceded by the
 stages it needs (distillation teachers for those seeds). Jobs land in outputs/claims/<sweep>/jobs/<batch>/;
-after each batch they are collected into experiments/results/<sweep>.jsonl.gz. With --until-decided, batches
+after each batch they are collected into experiments/results/<sweep>.jsonl.gz (a batch whose jobs that file
+would refuse, see results_store.refuse_unjoinable, stops before it trains). With --until-decided, batches
 continue until every row of the claims on that sweep has stopped (the rules: stop_rules.py), never past the
 claims' last look, --max-seeds, or --budget-minutes of wall time. Each run appends one line to
 experiments/results/runs.jsonl.
@@ -30,13 +31,14 @@ from filelock import FileLock, Timeout
 
 from labelsmooth.analysis.claims_file import Claim, ClaimsFile, Sweep
 from labelsmooth.analysis.report import RUNLOG, evaluate, label
-from labelsmooth.analysis.results_store import collect, load
+from labelsmooth.analysis.results_store import collect, load, refuse_unjoinable
 from labelsmooth.analysis.stop_rules import stop_reason
 from labelsmooth.atomic import write_atomic
-from labelsmooth.run.provenance import project_root
+from labelsmooth.run.provenance import checkout_code, project_root
 from labelsmooth.run.sweeps import read_jobs
 
 Launch = Callable[[list[str]], None]  # runs one `run.py` command line (its arguments)
+Code = Callable[[], tuple[str | None, bool | None]]  # the code a job run now would record: commit, dirty
 # In outputs/claims/<sweep>/, held by the claims run of that sweep (apart from a run folder's .run.lock).
 LOCK, OWNER = ".claims-run.lock", ".claims-run.owner"
 
@@ -125,8 +127,9 @@ class SweepRunner:
         results: Path,
         extra: list[str],
         launch: Launch = launch_run_py,
+        code: Code = checkout_code,
     ) -> None:
-        self.cf, self.sweep, self.claims = cf, sweep, claims
+        self.cf, self.sweep, self.claims, self.code = cf, sweep, claims, code
         self.root = outputs / sweep.name
         self.results = results
         self.file = results / f"{sweep.name}.jsonl.gz"
@@ -151,6 +154,7 @@ class SweepRunner:
         return set.intersection(*sets) if sets else set()
 
     def run_batch(self, seeds: list[int]) -> None:
+        refuse_unjoinable(self.file, *self.code(), self.sweep.pool_commits)
         seed_list = ",".join(map(str, seeds))
         distill = [f"distill_dir={self.root / 'distill'}"] if self.sweep.before else []
         for stage in self.sweep.before:
@@ -202,13 +206,14 @@ def run(
     budget_minutes: float | None,
     launch: Launch = launch_run_py,
     clock: Callable[[], float] = time.monotonic,
+    code: Code = checkout_code,
 ) -> list[dict]:
     """Run every sweep of these claims; returns the run-log entries it appended."""
     names = list(dict.fromkeys(s for c in claims for s in c.sweeps))
     with ExitStack() as locks:  # every sweep's lock first: a run refused halfway would waste the first part
         for name in names:
             locks.enter_context(sweep_lock(outputs / name, [c for c in claims if name in c.sweeps]))
-        args = (extra, seeds, until_decided, max_seeds, batch, budget_minutes, launch, clock)
+        args = (extra, seeds, until_decided, max_seeds, batch, budget_minutes, launch, clock, code)
         return _run(cf, claims, names, outputs, results, *args)
 
 
@@ -226,11 +231,12 @@ def _run(
     budget_minutes: float | None,
     launch: Launch,
     clock: Callable[[], float],
+    code: Code,
 ) -> list[dict]:
     entries = []
     for name in names:
         on_sweep = [c for c in claims if name in c.sweeps]
-        runner = SweepRunner(cf, cf.sweeps[name], on_sweep, outputs, results, extra, launch)
+        runner = SweepRunner(cf, cf.sweeps[name], on_sweep, outputs, results, extra, launch, code)
         width = batch or _width(extra, len(runner.values))
         start, batches, stop, ended = clock(), [], {}, ""
         runner.collect()
@@ -250,11 +256,8 @@ def _run(
                 cap = min(max_seeds, last_look)
                 room = cap - len(done)
                 if room <= 0:
-                    ended = (
-                        f"last look ({cap} seeds) reached"
-                        if cap == last_look
-                        else f"max seeds ({cap}) reached"
-                    )
+                    looks = cap == last_look
+                    ended = f"last look ({cap} seeds) reached" if looks else f"max seeds ({cap}) reached"
                     break
                 todo = [s for s in range(max(done, default=-1) + 1, 10**6) if s not in done][
                     : min(width, room)

@@ -52,6 +52,11 @@ def git_state(root: Path | None) -> tuple[str | None, bool | None]:
     return commit, (bool(status) if status is not None else None)
 
 
+def checkout_code() -> tuple[str | None, bool | None]:
+    """This checkout's git_state: the commit and dirty flag a run started now records."""
+    return git_state(checkout_root())
+
+
 def provenance(device: str) -> dict[str, Any]:
     """The `run` block of metrics.json (without the run's own seed, world size, ...)."""
     versions = {}
@@ -60,7 +65,7 @@ def provenance(device: str) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    commit, dirty = git_state(checkout_root())
+    commit, dirty = checkout_code()
     return {
         "python": platform.python_version(),
         **versions,
