@@ -57,7 +57,7 @@ def verdict(low: float, high: float, claim: str) -> str:
     excludes = low > 0 or high < 0
     row = Row("x", False, 2, [], 0.0, 0.0, ci_low=low, ci_high=high, mde=math.inf, delta=(low + high) / 2)
     row.look, row.look_alpha, row.p_value = 1, 0.05, 0.01 if excludes else 0.5
-    decide(row, claim)  # no boot_low: judged on the seed-t interval
+    decide(row, claim)  # no items_low (no per-item scores): judged on the seed-t interval
     return row.verdict
 
 

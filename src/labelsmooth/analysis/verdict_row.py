@@ -35,8 +35,8 @@ class Row:
     ci_low: float = math.nan
     ci_high: float = math.nan
     sd_delta: float = math.nan
-    boot_low: float = math.nan
-    boot_high: float = math.nan
+    items_low: float = math.nan  # the seeds × test items interval (nan: the jobs kept no per-item scores)
+    items_high: float = math.nan
     sd_items: float = math.nan  # test-set sampling sd of mean Δ (bootstrap over items, seeds fixed)
     mde: float = math.nan  # or, for TOST, the smallest margin n seeds establish
     seeds_needed: int | None = None
@@ -64,8 +64,8 @@ class Row:
     @property
     def has_items(self) -> bool:
         """Whether the seeds × test items interval exists (the jobs kept per-item test scores)."""
-        return not math.isnan(self.boot_low)
+        return not math.isnan(self.items_low)
 
     def deciding_interval(self) -> tuple[float, float]:
         """The interval the verdict is judged on: seeds × test items where it exists, else seeds only."""
-        return (self.boot_low, self.boot_high) if self.has_items else (self.ci_low, self.ci_high)
+        return (self.items_low, self.items_high) if self.has_items else (self.ci_low, self.ci_high)

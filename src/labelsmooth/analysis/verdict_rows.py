@@ -226,7 +226,7 @@ def _fill(
         boot = hierarchical_bootstrap(paired, settings.replicates, settings.bootstrap_seed, row.level)
         row.sd_items = boot.sd_items
         deciding = seeds_items_interval(diffs, boot.sd_items, row.level)
-        row.boot_low, row.boot_high = deciding.low, deciding.high
+        row.items_low, row.items_high = deciding.low, deciding.high
     row.accounts = deciding.accounts
     if claim == "equivalent":
         row.p_value = row.tost_p = tost_p(deciding, row.margin)
