@@ -243,6 +243,55 @@ def test_a_batch_never_takes_a_sweep_past_max_seeds(tmp_path):
     assert entry["stop"]["T1 smoothing=ls"] == "max seeds (4) reached"
 
 
+def _grid(args: list[str]) -> list[tuple[str, int]]:
+    kv = dict(a.split("=", 1) for a in args if "=" in a)
+    return [(v, int(s)) for v in kv["smoothing"].split(",") for s in kv["seed"].split(",")]
+
+
+def test_a_batch_run_again_trains_only_the_jobs_that_did_not_finish(tmp_path):
+    # An interrupted batch left none at seeds 0-1 and ls at seed 0: seeds 0-2 again train ls 1-2 and none 2.
+    cf = _toy(tmp_path)
+    fake = FakeRuns(1.0, 1.0)
+    jobs = tmp_path / "out" / "toy" / "jobs"
+    fake(["experiment=toy", "smoothing=none", "seed=0,1", f"hydra.sweep.dir={jobs / 'a'}"])
+    fake(["experiment=toy", "smoothing=ls", "seed=0", f"hydra.sweep.dir={jobs / 'b'}"])
+    fake.calls.clear()
+    args = ([], [0, 1, 2], False, 5, 3, None)
+    [entry] = run(
+        cf, cf.select(["T1"]), tmp_path / "out", tmp_path / "r", *args, launch=fake, code=fake_checkout
+    )
+    assert sorted(_grid(call) for call in fake.calls) == [[("ls", 1), ("ls", 2)], [("none", 2)]]
+    assert entry["n_seeds"]["T1 smoothing=ls"] == 3 and len(load(tmp_path / "r" / "toy.jsonl.gz")) == 6
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (KeyboardInterrupt(), "interrupted"),
+        (SystemExit("claims run: the sweep failed: ..."), "the batch failed"),
+    ],
+)
+def test_a_run_cut_short_still_logs_its_batches_and_why_it_ended(tmp_path, error, why):
+    cf = _toy(tmp_path)
+    fake = FakeRuns(0.0, 3.0)
+
+    def launch(args: list[str]) -> None:
+        if fake.calls:  # the second batch is cut short
+            raise error
+        fake(args)
+
+    with pytest.raises(type(error)):
+        args = ([], None, True, 20, 1, None)
+        run(cf, cf.select(["T1"]), tmp_path / "out", tmp_path / "r", *args, launch=launch, code=fake_checkout)
+    [line] = (tmp_path / "r" / "runs.jsonl").read_text().splitlines()
+    entry = json.loads(line)
+    assert [b.get("cut_short", False) for b in entry["batches"]] == [False, True]
+    assert (
+        entry["stop"] == {"T1 smoothing=ls": f"cut short: {why}"} and entry["n_seeds"]["T1 smoothing=ls"] == 1
+    )
+    assert entry["error"] == (str(error) or "KeyboardInterrupt")
+
+
 def test_verdict_rows_keep_the_claims_file_order_of_configurations(tmp_path):
     # kd_T1 is a prefix of kd_T10: matched as a substring, T10 took T1's rank and C6 read T1, T10, T2, T20, T5
     order = ["smoothing=ls1", "smoothing=ls2", "smoothing=ls10"]

@@ -21,7 +21,8 @@ from torch.utils.data import TensorDataset
 
 from labelsmooth.analysis import claims_file
 from labelsmooth.analysis.results_store import collect, load, merge, refuse_unjoinable, save
-from labelsmooth.analysis.runner import LOCK, OWNER, batch_folder, run, sweep_lock
+from labelsmooth.analysis.runner import run
+from labelsmooth.analysis.sweep_folder import LOCK, OWNER, batch_folder, sweep_lock
 from labelsmooth.analysis.test_items import Items, fingerprint
 from labelsmooth.cli import claims as claims_cli
 from labelsmooth.data.conll import Sentence

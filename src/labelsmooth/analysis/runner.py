@@ -7,82 +7,37 @@ after each batch they are collected into experiments/results/<sweep>.jsonl.gz (a
 would refuse, see results_store.refuse_unjoinable, stops before it trains). With --until-decided, batches
 continue until every row of the claims on that sweep has stopped (the rules: stop_rules.py), never past the
 claims' last look, --max-seeds, or --budget-minutes of wall time. Each run appends one line to
-experiments/results/runs.jsonl.
+experiments/results/runs.jsonl, also a run cut short (Ctrl-C, a failed batch: its batches so far, and why).
+A batch trains only the (configuration, seed) jobs not yet in the results file, so a run started again after
+an interruption does not repeat finished jobs (a job finished but not collected is collected first).
 
-One run per sweep at a time: a run holds outputs/claims/<sweep>/.claims-run.lock for all its sweeps, and a
-second run of a claim on one of them stops at once, naming the run that holds it (.claims-run.owner).
+One run per sweep at a time (sweep_folder.py): a second run of a claim on a sweep being run stops at once,
+naming the run that holds it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from labelsmooth.analysis.claims_file import Claim, ClaimsFile, Sweep
 from labelsmooth.analysis.report import RUNLOG, evaluate, label
 from labelsmooth.analysis.results_store import collect, load, refuse_unjoinable
 from labelsmooth.analysis.stop_rules import stop_reason
-from labelsmooth.atomic import write_atomic
+from labelsmooth.analysis.sweep_folder import batch_folder, sweep_lock
 from labelsmooth.run.provenance import checkout_code, project_root
 from labelsmooth.run.sweeps import read_jobs
 
 Launch = Callable[[list[str]], None]  # runs one `run.py` command line (its arguments)
 Code = Callable[[], tuple[str | None, bool | None]]  # the code a job run now would record: commit, dirty
-# In outputs/claims/<sweep>/, held by the claims run of that sweep (apart from a run folder's .run.lock).
-LOCK, OWNER = ".claims-run.lock", ".claims-run.owner"
-
-
-@contextmanager
-def sweep_lock(folder: Path, claims: list[Claim]) -> Iterator[None]:
-    """Hold the sweep folder's run lock, or stop at once naming the claims and the run that holds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    # A real flock or a refusal (no soft marker), not per thread: one holder per process and sweep.
-    lock = FileLock(str(folder / LOCK), timeout=0, thread_local=False, fallback_to_soft=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        owner = folder / OWNER
-        holder = owner.read_text(encoding="utf-8").strip() if owner.is_file() else "?"
-        raise SystemExit(
-            f"claims run {' '.join(c.id for c in claims)}: sweep {folder.name} is being run by another "
-            f"`labelsmooth-claims run` ({holder}); wait for it to end"
-        ) from None
-    try:
-        since = datetime.now(UTC).isoformat(timespec="seconds")
-        command = shlex.join(["labelsmooth-claims", *sys.argv[1:]])
-        write_atomic(
-            folder / OWNER, f"pid {os.getpid()} on {socket.gethostname()} since {since}: {command}\n"
-        )
-        yield
-    finally:
-        (folder / OWNER).unlink(missing_ok=True)
-        lock.release()
-
-
-def batch_folder(jobs: Path, seeds: list[int]) -> Path:
-    """A new folder for one batch: its start (UTC, to the second) and seeds, with -2, -3, ... after the
-    stamp when a batch of the same seeds started in the same second (created here, so never shared)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    jobs.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10**6):
-        folder = jobs / f"{stamp}{f'-{n}' if n > 1 else ''}_seeds{seeds[0]}-{seeds[-1]}"
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise SystemExit(f"{jobs}: no free batch folder for {stamp}")
 
 
 def launch_run_py(args: list[str]) -> None:
@@ -144,18 +99,27 @@ class SweepRunner:
                 [self.root / "jobs"], self.file, [self.sweep.key], metrics, gap, pool=self.sweep.pool_commits
             )
 
+    def _stored(self) -> set[tuple[str, int]]:
+        """(value of the sweep's key, seed) of every job in the results file."""
+        return {(o.partition("=")[2], e["seed"]) for e in load(self.file) for o in e["config"]}
+
     def done_seeds(self) -> set[int]:
         """Seeds at which every configuration these claims need is in the results file."""
-        have: dict[str, set[int]] = {}
-        for e in load(self.file):
-            for o in e["config"]:
-                have.setdefault(o.partition("=")[2], set()).add(e["seed"])
-        sets = [have.get(v, set()) for v in self.values]
+        stored = self._stored()
+        sets = [{s for v2, s in stored if v2 == v} for v in self.values]
         return set.intersection(*sets) if sets else set()
+
+    def missing(self, seeds: list[int]) -> list[tuple[list[str], list[int]]]:
+        """The jobs these seeds still lack, as grids to launch (values × seeds): values lacking the same
+        seeds share one. A batch run again after an interruption trains only what did not finish."""
+        stored, grids = self._stored(), {}
+        for v in self.values:
+            if lacking := tuple(s for s in seeds if (v, s) not in stored):
+                grids.setdefault(lacking, []).append(v)
+        return [(values, list(lacking)) for lacking, values in grids.items()]
 
     def run_batch(self, seeds: list[int]) -> None:
         refuse_unjoinable(self.file, *self.code(), self.sweep.pool_commits)
-        seed_list = ",".join(map(str, seeds))
         distill = [f"distill_dir={self.root / 'distill'}"] if self.sweep.before else []
         for stage in self.sweep.before:
             for override in stage.overrides:  # teachers this batch still needs, one configuration at a time
@@ -171,19 +135,19 @@ class SweepRunner:
                             *self.extra,
                         ]
                     )
-        folder = batch_folder(self.root / "jobs", seeds)
-        self.launch(
-            [
-                "-m",
-                f"experiment={self.sweep.recipe}",
-                *self.sweep.overrides,
-                f"{self.sweep.key}={','.join(self.values)}",
-                f"seed={seed_list}",
-                f"hydra.sweep.dir={folder}",
-                *distill,
-                *self.extra,
-            ]
-        )
+        for values, lacking in self.missing(seeds):
+            self.launch(
+                [
+                    "-m",
+                    f"experiment={self.sweep.recipe}",
+                    *self.sweep.overrides,
+                    f"{self.sweep.key}={','.join(values)}",
+                    f"seed={','.join(map(str, lacking))}",
+                    f"hydra.sweep.dir={batch_folder(self.root / 'jobs', lacking)}",
+                    *distill,
+                    *self.extra,
+                ]
+            )
         self.collect()
 
     @staticmethod
@@ -238,7 +202,8 @@ def _run(
         on_sweep = [c for c in claims if name in c.sweeps]
         runner = SweepRunner(cf, cf.sweeps[name], on_sweep, outputs, results, extra, launch, code)
         width = batch or _width(extra, len(runner.values))
-        start, batches, stop, ended = clock(), [], {}, ""
+        log = RunLog(cf, results, name, on_sweep, until_decided, max_seeds, clock, clock())
+        stop, ended = {}, ""
         runner.collect()
         target = seeds if seeds is not None else sorted({s for c in on_sweep for s in c.seeds})
         todo = [s for s in target if s not in runner.done_seeds()]
@@ -262,36 +227,62 @@ def _run(
                 todo = [s for s in range(max(done, default=-1) + 1, 10**6) if s not in done][
                     : min(width, room)
                 ]
-            last = batches[-1]["wall_s"] if batches else 0.0
-            if budget_minutes is not None and clock() - start + last > 60 * budget_minutes:
+            last = log.batches[-1]["wall_s"] if log.batches else 0.0
+            if budget_minutes is not None and clock() - log.start + last > 60 * budget_minutes:
                 ended = f"budget ({budget_minutes:g} min) reached"
                 break
             before = len(runner.done_seeds())
             now, chunk, todo = clock(), todo[:width], todo[width:]
-            runner.run_batch(chunk)
-            batches.append({"seeds": chunk, "wall_s": round(clock() - now, 1)})
+            try:
+                runner.run_batch(chunk)
+            except (KeyboardInterrupt, SystemExit) as err:
+                # The batches before it still cost their time: log them, and why the run ended, then stop.
+                log.batches.append({"seeds": chunk, "wall_s": round(clock() - now, 1), "cut_short": True})
+                why = "interrupted" if isinstance(err, KeyboardInterrupt) else "the batch failed"
+                log.write({}, f"cut short: {why}", str(err) or type(err).__name__)
+                raise
+            log.batches.append({"seeds": chunk, "wall_s": round(clock() - now, 1)})
             if len(runner.done_seeds()) == before:
                 ended = "no progress (the batch finished no seed)"
                 break
-        rows = [v for v in evaluate(cf, results, on_sweep) if v.sweep == name]
-        default = ended or ("max seeds or budget" if until_decided else "fixed seeds")
+        entries.append(log.write(stop, ended or ("max seeds or budget" if until_decided else "fixed seeds")))
+    return entries
+
+
+@dataclass
+class RunLog:
+    """One sweep's line in results/runs.jsonl: the run's batches, wall time, and why each row stopped."""
+
+    cf: ClaimsFile
+    results: Path
+    sweep: str
+    claims: list[Claim]
+    until_decided: bool
+    max_seeds: int
+    clock: Callable[[], float]
+    start: float
+    batches: list[dict] = field(default_factory=list)
+
+    def write(self, stop: dict[str, str], ended: str, error: str | None = None) -> dict:
+        """Append the line: a row's reason is `stop`'s where a rule stopped it, else `ended`; `error` is
+        the message of a run cut short."""
+        rows = [v for v in evaluate(self.cf, self.results, self.claims) if v.sweep == self.sweep]
         entry = {
-            "sweep": name,
-            "claims": [c.id for c in on_sweep],
+            "sweep": self.sweep,
+            "claims": [c.id for c in self.claims],
             "command": shlex.join(["labelsmooth-claims", *sys.argv[1:]]),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_s": round(clock() - start, 1),
-            "batches": batches,
-            "until_decided": until_decided,
-            "max_seeds": max_seeds,
-            "stop": {label(v.claim, v.row): stop.get(label(v.claim, v.row)) or default for v in rows},
+            "wall_s": round(self.clock() - self.start, 1),
+            "batches": self.batches,
+            "until_decided": self.until_decided,
+            "max_seeds": self.max_seeds,
+            "stop": {label(v.claim, v.row): stop.get(label(v.claim, v.row)) or ended for v in rows},
             "n_seeds": {label(v.claim, v.row): v.row.n_paired for v in rows},
-        }
-        results.mkdir(parents=True, exist_ok=True)
-        with open(results / RUNLOG, "a", encoding="utf-8") as f:
+        } | ({"error": error} if error else {})
+        self.results.mkdir(parents=True, exist_ok=True)
+        with open(self.results / RUNLOG, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        entries.append(entry)
-    return entries
+        return entry
 
 
 def _width(extra: list[str], n_configs: int) -> int:
