@@ -106,7 +106,7 @@ class SweepRunner:
     def done_seeds(self) -> set[int]:
         """Seeds at which every configuration these claims need is in the results file."""
         stored = self._stored()
-        sets = [{s for v2, s in stored if v2 == v} for v in self.values]
+        sets = [{seed for value, seed in stored if value == v} for v in self.values]
         return set.intersection(*sets) if sets else set()
 
     def missing(self, seeds: list[int]) -> list[tuple[list[str], list[int]]]:
