@@ -137,6 +137,13 @@ def fake_checkout() -> tuple[str, bool]:  # the code the jobs FakeRuns writes re
     return "abc", False
 
 
+def run_toy(tmp_path: Path, cf: claims_file.ClaimsFile, launch, *args, **kwargs) -> list[dict]:
+    """`labelsmooth-claims run T1` with a stand-in for run.py: outputs in tmp_path/out, results in
+    tmp_path/results; args and kwargs as runner.run's after `extra`."""
+    out, results = tmp_path / "out", tmp_path / "results"
+    return run(cf, cf.select(["T1"]), out, results, [], *args, launch=launch, code=fake_checkout, **kwargs)
+
+
 class FakeRuns:
     """Stands in for run.py: writes finished job folders whose test items are drawn per configuration."""
 
@@ -197,20 +204,7 @@ def test_until_decided_stops_for_the_right_reason(
     cf = _toy(tmp_path, effect_of_interest=interest, effect_reason="the test's")
     fake = FakeRuns(effect, seed_sd, n_items=80 if shared else 400, shared=shared)
     results = tmp_path / "results"
-    [entry] = run(
-        cf,
-        cf.select(["T1"]),
-        tmp_path / "out",
-        results,
-        [],
-        None,
-        True,
-        20,
-        1,
-        None,
-        launch=fake,
-        code=fake_checkout,
-    )
+    [entry] = run_toy(tmp_path, cf, fake, None, True, 20, 1, None)
     assert entry["stop"]["T1 smoothing=ls"].startswith(expected)
     assert entry["n_seeds"]["T1 smoothing=ls"] == seeds
     assert len(load(results / "toy.jsonl.gz")) == 2 * seeds
@@ -222,22 +216,8 @@ def test_until_decided_stops_for_the_right_reason(
 def test_a_batch_never_takes_a_sweep_past_max_seeds(tmp_path):
     # seeds 0-2 in batches of 2, then until decided: the last batch was [3, 4] and ended at 5 seeds of 4
     cf = _toy(tmp_path)
-    results = tmp_path / "results"
     fake = FakeRuns(0.0, 3.0)
-    [entry] = run(
-        cf,
-        cf.select(["T1"]),
-        tmp_path / "out",
-        results,
-        [],
-        None,
-        True,
-        4,
-        2,
-        None,
-        launch=fake,
-        code=fake_checkout,
-    )
+    [entry] = run_toy(tmp_path, cf, fake, None, True, 4, 2, None)
     assert [b["seeds"] for b in entry["batches"]] == [[0, 1], [2], [3]]
     assert entry["n_seeds"]["T1 smoothing=ls"] == 4
     assert entry["stop"]["T1 smoothing=ls"] == "max seeds (4) reached"
@@ -256,12 +236,9 @@ def test_a_batch_run_again_trains_only_the_jobs_that_did_not_finish(tmp_path):
     fake(["experiment=toy", "smoothing=none", "seed=0,1", f"hydra.sweep.dir={jobs / 'a'}"])
     fake(["experiment=toy", "smoothing=ls", "seed=0", f"hydra.sweep.dir={jobs / 'b'}"])
     fake.calls.clear()
-    args = ([], [0, 1, 2], False, 5, 3, None)
-    [entry] = run(
-        cf, cf.select(["T1"]), tmp_path / "out", tmp_path / "r", *args, launch=fake, code=fake_checkout
-    )
+    [entry] = run_toy(tmp_path, cf, fake, [0, 1, 2], False, 5, 3, None)
     assert sorted(_grid(call) for call in fake.calls) == [[("ls", 1), ("ls", 2)], [("none", 2)]]
-    assert entry["n_seeds"]["T1 smoothing=ls"] == 3 and len(load(tmp_path / "r" / "toy.jsonl.gz")) == 6
+    assert entry["n_seeds"]["T1 smoothing=ls"] == 3 and len(load(tmp_path / "results" / "toy.jsonl.gz")) == 6
 
 
 @pytest.mark.parametrize(
@@ -281,9 +258,8 @@ def test_a_run_cut_short_still_logs_its_batches_and_why_it_ended(tmp_path, error
         fake(args)
 
     with pytest.raises(type(error)):
-        args = ([], None, True, 20, 1, None)
-        run(cf, cf.select(["T1"]), tmp_path / "out", tmp_path / "r", *args, launch=launch, code=fake_checkout)
-    [line] = (tmp_path / "r" / "runs.jsonl").read_text().splitlines()
+        run_toy(tmp_path, cf, launch, None, True, 20, 1, None)
+    [line] = (tmp_path / "results" / "runs.jsonl").read_text().splitlines()
     entry = json.loads(line)
     assert [b.get("cut_short", False) for b in entry["batches"]] == [False, True]
     assert (
@@ -297,20 +273,7 @@ def test_verdict_rows_keep_the_claims_file_order_of_configurations(tmp_path):
     order = ["smoothing=ls1", "smoothing=ls2", "smoothing=ls10"]
     cf = _toy(tmp_path, compare=order)
     results = tmp_path / "results"
-    run(
-        cf,
-        cf.select(["T1"]),
-        tmp_path / "out",
-        results,
-        [],
-        [0, 1, 2],
-        False,
-        5,
-        3,
-        None,
-        launch=FakeRuns(0, 1),
-        code=fake_checkout,
-    )
+    run_toy(tmp_path, cf, FakeRuns(0, 1), [0, 1, 2], False, 5, 3, None)
     assert [v.row.configuration for v in evaluate(cf, results)] == order
 
 
@@ -318,21 +281,7 @@ def test_budget_stops_before_a_batch_that_would_overrun_it(tmp_path):
     cf = _toy(tmp_path)
     ticks = iter(range(0, 10_000, 100))  # each clock reading is 100 s later
     fake = FakeRuns(0.0, 3.0)
-    [entry] = run(
-        cf,
-        cf.select(["T1"]),
-        tmp_path / "out",
-        tmp_path / "r",
-        [],
-        None,
-        True,
-        50,
-        1,
-        6.0,
-        launch=fake,
-        clock=lambda: next(ticks),
-        code=fake_checkout,
-    )
+    [entry] = run_toy(tmp_path, cf, fake, None, True, 50, 1, 6.0, clock=lambda: next(ticks))
     assert entry["stop"]["T1 smoothing=ls"] == "budget (6 min) reached" and len(fake.calls) < 50
 
 
