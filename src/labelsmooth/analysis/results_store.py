@@ -103,14 +103,19 @@ def _code(entry: dict[str, Any]) -> str:
     return code_name(run.get("git_commit"), run.get("git_dirty"))
 
 
+def _declare(where: str) -> str:
+    """How the sweep of the results file `where` would allow pooling (the end of both refusals)."""
+    sweep = Path(where).name.removesuffix(".jsonl.gz")
+    return f"declare pool_commits: true with a pool_reason in claims.yaml's sweeps.{sweep}"
+
+
 def refuse_unjoinable(where: Path, commit: str | None, dirty: bool | None, pool: bool) -> None:
     """Stop before a batch whose jobs, run by this code, `merge` would refuse to add to the file `where`
     (a dirty checkout, or a file of another commit's jobs): hours of training that end in a refusal."""
     if pool:
         return
     now = code_name(commit, dirty)
-    sweep = where.name.removesuffix(".jsonl.gz")
-    declare = f"declare pool_commits: true with a pool_reason in claims.yaml's sweeps.{sweep}"
+    declare = _declare(str(where))
     if now.endswith(" dirty"):
         raise SystemExit(
             f"{where}: this checkout's code ({now}) has uncommitted changes and the file pools one clean "
@@ -181,11 +186,9 @@ def merge(
     codes = Counter(_code(e) for e in merged)
     commits = {(e.get("run") or {}).get("git_commit") for e in merged}
     if not pool and (len(commits) > 1 or any(c.endswith(" dirty") for c in codes)):
-        sweep = Path(where).name.removesuffix(".jsonl.gz")
         raise SystemExit(
             f"{where}: its jobs would come from {', '.join(f'{c} ×{n}' for c, n in codes.items())}: one "
-            f"results file pools one clean commit's jobs; collect into another file, or declare "
-            f"pool_commits: true with a pool_reason in claims.yaml's sweeps.{sweep}"
+            f"results file pools one clean commit's jobs; collect into another file, or {_declare(where)}"
         )
     return sorted(merged, key=lambda e: (e["config"], e["seed"]))
 
