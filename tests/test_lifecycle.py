@@ -167,3 +167,23 @@ def test_a_sigterm_during_the_final_test_of_a_two_rank_run_exits_143_within_seco
     assert proc.returncode == 143, out[-3000:]
     assert ended - float(stamp.read_text()) < 10, "the stop waited (or hung) in the final test"
     assert not (run / "metrics.json").exists()
+
+
+def test_a_stop_in_the_final_test_resumes_to_the_same_metrics_without_training(tmp_path, uninterrupted):
+    """A time limit or preemption that lands in the final evaluation (training over, its epoch-end last.ckpt
+    saved): the job stops with no metrics.json, and the resume only evaluates, to the same numbers. On
+    SLURM this is the allocation after the one that finished training (tests/test_slurm.py, a slow CI)."""
+    args = [*TASKS["ner"], *COMMON]
+    cut, stamp = tmp_path / "cut", tmp_path / "signalled"
+    drill = ["+callbacks.drill._target_=drills.SigtermInTest", f"+callbacks.drill.stamp={stamp}"]
+    stopped = run_entry([*args, *drill, f"hydra.run.dir={cut}"], cwd=tmp_path, check=False)
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert stamp.is_file() and not (cut / "metrics.json").exists()
+    whole = uninterrupted("ner")
+    saved = torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert saved == torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+
+    run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
+    assert _scores(cut) == _scores(whole)
+    after = torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert after == saved  # nothing was trained again

@@ -230,7 +230,9 @@ def test_job_longer_than_its_time_limit_finishes_over_several_allocations(slurm,
     signals a job up to 30 s early, so with `signal_delay_s=5` submitit's SIGUSR2 comes 25-55 s into an
     allocation (past the job's start-up of ~10 s, and at least 30 s before the kill at the limit). No
     allocation can finish the epoch, so an epoch-end last.ckpt never helps: the job must save last.ckpt at
-    the signal; submitit requeues it, and the next allocation resumes. Two allocations are typical."""
+    the signal; submitit requeues it, and the next allocation resumes. Two allocations are typical; on a slow
+    machine the limit of the last one that trains can land in its final evaluation, and a further allocation
+    resumes from the epoch-end last.ckpt and only evaluates (seen in CI: three allocations, two trained)."""
     sweep = work / "sweep-c"
     limits = [
         *launcher(slurm, timeout_min=1),
@@ -264,7 +266,10 @@ def test_job_longer_than_its_time_limit_finishes_over_several_allocations(slurm,
     )
     assert len(states) >= 2 and set(states[:-1]) == {"REQUEUED"} and last_ok, states
     steps = allocations(folder)
-    assert list(steps) == ["unset", *map(str, range(1, len(states)))], steps
+    # The allocations that trained are the first ones (by SLURM_RESTART_COUNT), at least two; any after them
+    # trained nothing, which fits only a job whose training had ended (checked: the last one reached STEPS).
+    trained = len(steps)
+    assert 2 <= trained <= len(states) and list(steps) == ["unset", *map(str, range(1, trained))], steps
     runs = list(steps.values())
     for before, after in pairwise(runs):  # each went on where the one before stopped
         assert before[-1] <= after[0] - 1 <= before[-1] + 1, steps
