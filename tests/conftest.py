@@ -127,11 +127,16 @@ class WarmEntry:
             request = {"args": args, "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err)}
             cls.server.stdin.write((json.dumps(request) + "\n").encode())
             deadline = time.monotonic() + timeout
-            pid = int(cls._line(deadline))
+            try:
+                pid = int(cls._line(deadline))
+            except subprocess.TimeoutExpired:  # still importing: its answers would reach the next run
+                cls.server.kill()
+                cls.server.wait()
+                raise subprocess.TimeoutExpired(["run.py", *args], timeout) from None
             try:
                 code = int(cls._line(deadline))
             except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)  # the server's child, not yet reaped: this pid is still it
                 cls._line(time.monotonic() + 60)
                 raise subprocess.TimeoutExpired(["run.py", *args], timeout) from None
             command = [sys.executable, str(ROOT / "run.py"), *args]
