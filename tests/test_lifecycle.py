@@ -37,6 +37,11 @@ def _scores(run) -> dict[str, float]:
     return {k: v for k, v in read_metrics(run).items() if k.startswith(("val/", "test/"))}
 
 
+def _last(run) -> dict:
+    """The run's checkpoints/last.ckpt, read as data."""
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """One uninterrupted run per task, shared by the cases that stop it at different steps."""
@@ -71,9 +76,7 @@ def test_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterru
     assert _scores(cut) == _scores(whole)
     # the training loader speaks Lightning's state protocol: no "not resumable … unreliable" warning
     assert "not resumable" not in resumed.stdout + resumed.stderr
-    final = [
-        torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (whole, cut)
-    ]
+    final = [_last(r)["state_dict"] for r in (whole, cut)]
     assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
 
 
@@ -97,9 +100,7 @@ def test_two_rank_sigterm_then_resume_gives_the_uninterrupted_metrics(tmp_path, 
     assert torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True, mmap=True)["global_step"] == 3
     run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
     assert _scores(cut) == _scores(whole)
-    final = [
-        torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (whole, cut)
-    ]
+    final = [_last(r)["state_dict"] for r in (whole, cut)]
     assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
 
 
@@ -180,10 +181,9 @@ def test_a_stop_in_the_final_test_resumes_to_the_same_metrics_without_training(t
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     assert stamp.is_file() and not (cut / "metrics.json").exists()
     whole = uninterrupted("ner")
-    saved = torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    assert saved == torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    saved = _last(cut)["global_step"]
+    assert saved == _last(whole)["global_step"]
 
     run_entry([*args, "ckpt_path=last", f"hydra.run.dir={cut}"], cwd=tmp_path)
     assert _scores(cut) == _scores(whole)
-    after = torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    assert after == saved  # nothing was trained again
+    assert _last(cut)["global_step"] == saved  # nothing was trained again
