@@ -73,14 +73,14 @@ def run_entry(
     """`python run.py ARGS` from `cwd` (entry_env); a failed job fails the test with its output.
 
     It runs as a child forked from this worker's pre-imported interpreter (tests/warm_entry.py), which
-    saves each start ~6 s of imports, while the environment is the one that interpreter imported under;
-    otherwise, or with LABELSMOOTH_TESTS_COLD=1, as a new `python run.py` process."""
+    saves each start ~6 s of imports; with LABELSMOOTH_TESTS_COLD=1, as a new `python run.py` process."""
     env = entry_env()
-    if WarmEntry.serves(env) and not os.environ.get("LABELSMOOTH_TESTS_COLD"):
-        proc = WarmEntry.run(args, cwd, env, timeout)
-    else:
+    if os.environ.get("LABELSMOOTH_TESTS_COLD"):
+        WarmEntry.counts["cold"] += 1
         command = [sys.executable, str(ROOT / "run.py"), *args]
         proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    else:
+        proc = WarmEntry.run(args, cwd, env, timeout)
     if check and proc.returncode != 0:
         pytest.fail(
             f"run.py {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
@@ -89,37 +89,46 @@ def run_entry(
 
 
 class WarmEntry:
-    """This worker's tests/warm_entry.py server, started at the first run_entry and closed at exit."""
+    """This worker's tests/warm_entry.py server: started at the first run_entry under that run's
+    environment, started again when a run's environment differs (some libraries read it at import:
+    Lightning's rank, the hub's offline flags), closed at exit."""
 
-    ENV = entry_env()  # the environment at the session's start: the server imports under it
     server: subprocess.Popen | None = None
+    env: dict[str, str] = {}  # the environment the server imported under
     buffer = b""
+    counts = {"forked": 0, "imports": 0, "cold": 0}  # reported at the session's end
+
+    @staticmethod
+    def _key(env: dict[str, str]) -> dict[str, str]:
+        """env without pytest's name of the current test, which changes per test and no import reads."""
+        return {k: v for k, v in env.items() if k != "PYTEST_CURRENT_TEST"}
 
     @classmethod
-    def serves(cls, env: dict[str, str]) -> bool:
-        """Is env the server's (pytest's name of the current test aside, which no import reads)?"""
-        current = "PYTEST_CURRENT_TEST"
-        return {k: v for k, v in env.items() if k != current} == {
-            k: v for k, v in cls.ENV.items() if k != current
-        }
+    def _start(cls, env: dict[str, str]) -> None:
+        if cls.server is not None and cls.server.poll() is None:
+            cls.server.stdin.close()  # its loop ends, and so does it
+            cls.server.wait()
+        command = [sys.executable, str(ROOT / "tests" / "warm_entry.py")]
+        cls.server = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+        )
+        cls.env, cls.buffer = cls._key(env), b""
+        cls.counts["imports"] += 1
+        atexit.register(cls.server.stdin.close)
 
     @classmethod
     def run(
         cls, args: list[str], cwd: Path, env: dict[str, str], timeout: float
     ) -> subprocess.CompletedProcess:
-        if cls.server is None or cls.server.poll() is not None:
-            command = [sys.executable, str(ROOT / "tests" / "warm_entry.py")]
-            cls.server = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=cls.ENV,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                bufsize=0,
-            )
-            cls.buffer = b""
-            atexit.register(cls.server.stdin.close)  # its loop ends, and so does it
+        if cls.server is None or cls.server.poll() is not None or cls._key(env) != cls.env:
+            cls._start(env)
+        cls.counts["forked"] += 1
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             out.touch()
@@ -205,7 +214,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
+        session.config.workeroutput["warm_entry"] = WarmEntry.counts  # to the controller (xdist)
         return
+    _add_warm_counts(session.config, WarmEntry.counts)  # this process's own runs (-n 0)
     before, after = session.config.stash.get(_BEFORE, None), _checkout_entries()
     if before is None or after is None:
         return
@@ -215,3 +226,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _BEFORE = pytest.StashKey[set | None]()
+
+
+# --- how run_entry started its runs: forked, and from how many imports (a check that the warm entry works) -
+_WARM = pytest.StashKey[dict]()
+
+
+def _add_warm_counts(config: pytest.Config, counts: dict[str, int]) -> None:
+    totals = config.stash.setdefault(_WARM, dict.fromkeys(WarmEntry.counts, 0))
+    for key, n in counts.items():
+        totals[key] += n
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 - xdist's worker node
+    _add_warm_counts(node.config, node.workeroutput.get("warm_entry", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    t = config.stash.get(_WARM, {})
+    if any(t.values()):
+        terminalreporter.write_line(
+            f"run_entry: {t['forked']} runs forked from {t['imports']} imports (tests/warm_entry.py), "
+            f"{t['cold']} started as new processes (LABELSMOOTH_TESTS_COLD)"
+        )

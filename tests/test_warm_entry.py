@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TINY_NER, WarmEntry, entry_env, run_entry
+from conftest import TINY_NER, WarmEntry, run_entry
 
 pytestmark = pytest.mark.slow  # every test here runs run.py in a subprocess
 
@@ -27,8 +27,9 @@ def _lines(text: str, folder: Path) -> list[str]:
 
 def test_a_forked_run_gives_what_a_new_python_run_py_gives(tmp_path, monkeypatch):
     args = [*TINY_NER, "logger=csv"]
-    assert WarmEntry.serves(entry_env())  # the first run takes the forked path
+    forked = WarmEntry.counts["forked"]
     warm = run_entry([*args, "hydra.run.dir=warm"], cwd=tmp_path)
+    assert WarmEntry.counts["forked"] == forked + 1  # it took the forked path
     assert WarmEntry.server is not None and WarmEntry.server.poll() is None
     monkeypatch.setenv("LABELSMOOTH_TESTS_COLD", "1")
     cold = run_entry([*args, "hydra.run.dir=cold"], cwd=tmp_path)
@@ -56,3 +57,15 @@ def test_a_forked_run_exits_as_python_run_py_does_and_a_timeout_kills_only_it(tm
     cold = run_entry(["smoothing=nope"], cwd=tmp_path, check=False)
     assert bad.returncode == cold.returncode == 1
     assert bad.stderr == cold.stderr and "smoothing/nope" in bad.stderr
+
+
+def test_a_run_under_another_environment_gets_a_server_imported_under_it(tmp_path, monkeypatch):
+    run_entry(["--help"], cwd=tmp_path)
+    server, imports = WarmEntry.server, WarmEntry.counts["imports"]
+    run_entry(["--help"], cwd=tmp_path)
+    assert WarmEntry.server is server and WarmEntry.counts["imports"] == imports  # the same one serves
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read at import by huggingface_hub
+    run_entry(["--help"], cwd=tmp_path)
+    assert WarmEntry.server is not server and WarmEntry.counts["imports"] == imports + 1
+    assert server.poll() is not None  # the old one was closed, not left behind
+    assert WarmEntry.env["HF_HUB_OFFLINE"] == "1"
