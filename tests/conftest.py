@@ -133,7 +133,10 @@ class WarmEntry:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             out.touch()
             err.touch()
-            request = {"args": args, "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err)}
+            umask = os.umask(0o022)
+            os.umask(umask)  # read back: a process's umask is read only by setting it
+            request = {"args": args, "cwd": str(cwd), "env": env, "umask": umask}
+            request |= {"stdout": str(out), "stderr": str(err)}
             cls.server.stdin.write((json.dumps(request) + "\n").encode())
             deadline = time.monotonic() + timeout
             try:

@@ -3,14 +3,16 @@
 About 200 tests start run.py, and each start spends ~6 s (more on a busy machine) importing torch,
 Lightning (which imports all of torchmetrics, and with it transformers and torch._dynamo) and Hydra before
 the run does anything. This server pays that once per pytest worker. For each request (a JSON line on
-stdin: args, cwd, env, stdout and stderr files) it forks; the child takes the request's cwd, environment,
-argv and standard streams and runs run.py as `__main__` (runpy), then exits as the interpreter exits after
-`python run.py ARGS` (SystemExit's code, 1 after an uncaught exception, atexit handlers and non-daemon
-threads seen to). The server answers two lines: the child's pid, then its exit code (negative: the signal).
+stdin: args, cwd, env, umask, stdout and stderr files) it forks; the child takes the request's cwd,
+environment, umask, argv and standard streams and runs run.py as `__main__` (runpy), then exits as the
+interpreter exits after `python run.py ARGS` (SystemExit's code, 1 after an uncaught exception, atexit
+handlers and non-daemon threads seen to). The server answers two lines: the child's pid, then its exit
+code (negative: the signal).
 
 Only what `import` did is shared: nothing here computes (no torch thread pool exists to be forked), and
-the client (conftest.run_entry) uses it only while its environment is the one the server imported under,
-since some libraries read the environment at import (Lightning's rank, the hub's offline flags).
+the client (conftest.WarmEntry) starts a new server when a run's environment differs from the one this
+server imported under, since some libraries read the environment at import (Lightning's rank, the hub's
+offline flags).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def serve() -> dict:
 def become(request: dict) -> None:
     """Turn this forked child into `python run.py ARGS` started from cwd with env and the two files."""
     os.chdir(request["cwd"])
+    os.umask(request["umask"])  # the client's, as a child of it would have (its files' permissions)
     os.environ.clear()
     os.environ.update(request["env"])
     for fd, (path, flags) in enumerate(
