@@ -39,6 +39,9 @@ import time
 import warnings
 from pathlib import Path
 
+import labelsmooth  # noqa: F401 - before torch, as in every run: it sets torch's huge-page flag
+
+# isort: split
 import torch
 
 from labelsmooth.models.flops import ModelFlops, real_lengths

@@ -76,3 +76,17 @@ def test_every_torch_load_in_src_is_weights_only():
                 calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", ok))
     assert calls, "no torch.load found: the scan looks at the wrong files"
     assert [where for where, ok in calls if not ok] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
+def test_the_package_sets_torchs_huge_page_flag_before_torch_loads(given, expected):
+    """c10 reads THP_MEM_ALLOC_ENABLE once, at torch's first allocation: `import labelsmooth` must set it
+    without importing torch first (a torch import added to the package root would disable it silently),
+    and keep a value the user set."""
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if given is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = given
+    code = "import os, sys, labelsmooth; print('torch' in sys.modules, os.environ['THP_MEM_ALLOC_ENABLE'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", expected]
