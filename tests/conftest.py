@@ -96,6 +96,7 @@ class WarmEntry:
     server: subprocess.Popen | None = None
     env: dict[str, str] = {}  # the environment the server imported under
     buffer = b""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's stderr, open as long as this worker
     counts = {"forked": 0, "imports": 0, "cold": 0}  # reported at the session's end
 
     @staticmethod
@@ -109,13 +110,15 @@ class WarmEntry:
             cls.server.stdin.close()  # its loop ends, and so does it
             cls.server.wait()
         command = [sys.executable, str(ROOT / "tests" / "warm_entry.py")]
+        cls.log.seek(0)
+        cls.log.truncate()
         cls.server = subprocess.Popen(
             command,
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=cls.log,  # its own errors (an import that fails), named if it ends
             bufsize=0,
         )
         cls.env, cls.buffer = cls._key(env), b""
@@ -164,7 +167,10 @@ class WarmEntry:
                 raise subprocess.TimeoutExpired("tests/warm_entry.py", deadline)
             chunk = os.read(fd, 4096)
             if not chunk:
-                raise RuntimeError(f"tests/warm_entry.py ended (exit {cls.server.wait()})")
+                code = cls.server.wait()
+                cls.log.seek(0)
+                tail = cls.log.read().decode(errors="replace")[-3000:]
+                raise RuntimeError(f"tests/warm_entry.py ended (exit {code}):\n{tail}")
             cls.buffer += chunk
         line, _, cls.buffer = cls.buffer.partition(b"\n")
         return line.decode()
