@@ -60,11 +60,15 @@ def entry_env(base: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def entry_command(args: list[str]) -> list[str]:
+    """`python run.py ARGS`, this python and the checkout's run.py."""
+    return [sys.executable, str(ROOT / "run.py"), *args]
+
+
 def start_entry(args: list[str], cwd: Path, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
     """`python run.py ARGS` from `cwd`, started and left running (text pipes; `popen` as subprocess.Popen)."""
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen
-    command = [sys.executable, str(ROOT / "run.py"), *args]
-    return subprocess.Popen(command, cwd=cwd, env=env or entry_env(), text=True, **popen)
+    return subprocess.Popen(entry_command(args), cwd=cwd, env=env or entry_env(), text=True, **popen)
 
 
 def run_entry(
@@ -77,7 +81,7 @@ def run_entry(
     env = entry_env()
     if os.environ.get("LABELSMOOTH_TESTS_COLD"):
         WarmEntry.counts["cold"] += 1
-        command = [sys.executable, str(ROOT / "run.py"), *args]
+        command = entry_command(args)
         proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     else:
         proc = WarmEntry.run(args, cwd, env, timeout)
@@ -154,8 +158,7 @@ class WarmEntry:
                 os.kill(pid, signal.SIGKILL)  # the server's child, not yet reaped: this pid is still it
                 cls._line(time.monotonic() + 60)
                 raise subprocess.TimeoutExpired(["run.py", *args], timeout) from None
-            command = [sys.executable, str(ROOT / "run.py"), *args]
-            return subprocess.CompletedProcess(command, code, out.read_text(), err.read_text())
+            return subprocess.CompletedProcess(entry_command(args), code, out.read_text(), err.read_text())
 
     @classmethod
     def _line(cls, deadline: float) -> str:
