@@ -11,6 +11,11 @@ as plots, not as test. Imports are spread over the phases that trigger them; `-X
 total, printed as "of which imports". The last lines name each job's test F1 (the digits must not move)
 and `sweep wall time: median X s`.
 
+The probe also counts each encoder pass's model FLOPs (`labelsmooth.models.flops`, real tokens only) by
+phase, and after each round the parent measures the 2048² `torch.mm` peak on the sweep's torch threads.
+Together: the MFU of training and of the whole sweep, and the sweep's arithmetic floor (its model FLOPs
+at the peak), the wall time that removing overhead cannot go below.
+
 `python benchmarks/bench_sweep.py [--rounds 3] [OVERRIDE ...]` (extra overrides for run.py, e.g. logger=csv).
 """
 
@@ -81,12 +86,54 @@ class Phases:
             finally:
                 self.switch(None)
 
-        setattr(owner, name, timed)
-        # `from module import name` made copies: replace those in the lab's modules already loaded
-        for module in list(sys.modules.values()):
-            lab = getattr(module, "__name__", "").startswith("labelsmooth") and module is not owner
-            if lab and getattr(module, name, None) is original:
-                setattr(module, name, timed)
+        patch(owner, name, timed)
+
+
+def patch(owner, name: str, replacement) -> None:
+    """`owner.name = replacement`, and the same for the copies `from module import name` made in the lab's
+    modules already loaded (those loaded later import the replacement)."""
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    for module in list(sys.modules.values()):
+        lab = getattr(module, "__name__", "").startswith("labelsmooth") and module is not owner
+        if lab and getattr(module, name, None) is original:
+            setattr(module, name, replacement)
+
+
+class FlopCount:
+    """Model FLOPs (`labelsmooth.models.flops`: the matrix arithmetic on real tokens) of every encoder pass,
+    by the phase it ran in: a pass with gradients on is a training step (forward and backward, 3× the
+    forward), any other an evaluation pass. Measurement only: it reads each batch's attention mask."""
+
+    def __init__(self, phases: Phases) -> None:
+        self.phases = phases
+        self.labels = 0
+        self.flops: dict[str, float] = defaultdict(float)
+        self.tokens: dict[str, int] = defaultdict(int)
+
+    def install(self, train_module) -> None:
+        import torch
+
+        import labelsmooth.models.packing as packing
+        from labelsmooth.models.flops import ModelFlops, real_lengths
+
+        encode, train = packing.encode, train_module._train
+
+        def counted(encoder, input_ids, attention_mask, token_type_ids=None):
+            tokens, squares = real_lengths(attention_mask)
+            model = ModelFlops.of(encoder.config, self.labels)
+            training = torch.is_grad_enabled()
+            key = f"{self.phases.stack[-1]}|{'training steps' if training else 'evaluation'}"
+            self.flops[key] += model.train(tokens, squares) if training else model.forward(tokens, squares)
+            self.tokens[key] += tokens
+            return encode(encoder, input_ids, attention_mask, token_type_ids)
+
+        def with_labels(cfg):
+            self.labels = len(cfg.task.labels)  # the classifier's width: the N of the head's H·C weights
+            return train(cfg)
+
+        patch(packing, "encode", counted)
+        patch(train_module, "_train", with_labels)
 
 
 def probe(out: Path, overrides: list[str]) -> None:
@@ -112,6 +159,8 @@ def probe(out: Path, overrides: list[str]) -> None:
         import wandb
         from wandb.sdk import wandb_run
     phases.replace("Hydra: compose, launch, job set-up")  # the phase below every job: Hydra's own work
+    count = FlopCount(phases)
+    count.install(train_module)
     phases.wrap(train_module, "_train", "job: checks, folder, callbacks, trainer")
     phases.wrap(train_module, "write_metrics", "metrics file")
     instantiate = train_module.instantiate
@@ -159,7 +208,10 @@ def probe(out: Path, overrides: list[str]) -> None:
             raise
     phases.switch(None)
     seconds = dict(phases.seconds)
-    out.write_text(json.dumps({"phases": seconds, "end": time.time()}))
+    import torch
+
+    report = {"phases": seconds, "flops": count.flops, "tokens": count.tokens}
+    out.write_text(json.dumps(report | {"threads": torch.get_num_threads(), "end": time.time()}))
 
 
 def import_seconds(stderr: str) -> float:
@@ -173,7 +225,9 @@ def import_seconds(stderr: str) -> float:
     return total / 1e6
 
 
-def one_round(extra: list[str]) -> tuple[float, dict[str, float], float, list[str]]:
+def one_round(extra: list[str]) -> tuple[float, dict, float, list[str]]:
+    """The sweep's wall time from here, its probe's report (phases, FLOPs, threads), its imports' total and
+    each job's test F1."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         sweep_dir = tmp / "sweep"
@@ -196,7 +250,48 @@ def one_round(extra: list[str]) -> tuple[float, dict[str, float], float, list[st
         for metrics in sorted(sweep_dir.glob("*/metrics.json")):
             job = json.loads(metrics.read_text())
             f1.append(f"job {metrics.parent.name}: test F1 {job['test/f1']:.2f}")
-        return wall, phases, import_seconds(proc.stderr), f1
+        return wall, data, import_seconds(proc.stderr), f1
+
+
+def peak_on(threads: int) -> float:
+    """The 2048² `torch.mm` peak here, on the sweep's torch threads (right after its round)."""
+    import labelsmooth  # noqa: F401 - before torch, as in the sweep: it sets torch's huge-page flag
+
+    # isort: split
+    import torch
+
+    from labelsmooth.models.flops import peak_matmul_flops
+
+    torch.set_num_threads(threads)
+    return peak_matmul_flops()
+
+
+def median_range(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    values = [v * scale for v in values]
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def flops_report(flops: list[dict], tokens: list[dict], peaks: list[float], walls, training) -> list[str]:
+    """Each phase's model FLOPs, the MFU of training and of the whole sweep, and the arithmetic floor: the
+    time the sweep's model FLOPs take at the peak, the wall time no overhead removal can go below."""
+    lines = ["model FLOPs (labelsmooth.models.flops), per round: phase | passes: TFLOP, real tokens"]
+    for key in sorted(flops[0]):
+        phase, passes = key.split("|")
+        lines.append(f"  {phase} | {passes}: {flops[0][key] / 1e12:.4g} TFLOP, {tokens[0][key]:,} tokens")
+    totals = [sum(f.values()) for f in flops]
+    fit = [sum(v for k, v in f.items() if k.startswith("training")) for f in flops]
+    lines.append(f"  whole sweep: {totals[0] / 1e12:.4g} TFLOP")
+    floor = [t / p for t, p in zip(totals, peaks, strict=True)]
+    train_mfu = [f / t / p for f, t, p in zip(fit, training, peaks, strict=True)]
+    sweep_mfu = [t / w / p for t, w, p in zip(totals, walls, peaks, strict=True)]
+    lines += [
+        f"peak: {median_range(peaks, 1e-9)} GFLOP/s (2048² fp32 torch.mm, best of 5, after each round)",
+        f"MFU of training (fit, with its per-epoch validation): {median_range(train_mfu, 100)} %",
+        f"MFU of the whole sweep (its model FLOPs / wall time / peak): {median_range(sweep_mfu, 100)} %",
+        f"arithmetic floor (the sweep's model FLOPs at the peak): {median_range(floor)} s; a sweep of 60 s "
+        f"needs an MFU of {median_range([100 * f / 60 for f in floor])} % over the whole sweep",
+    ]
+    return lines
 
 
 def main() -> None:
@@ -208,17 +303,26 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra run.py overrides (logger=csv, ...)")
     args = parser.parse_args()
     walls, imports, per_phase, scores = [], [], defaultdict(list), set()
+    flops, tokens, peaks, threads = [], [], [], set()
     for _ in range(args.rounds):
-        wall, phases, imported, f1 = one_round(args.overrides)
+        wall, data, imported, f1 = one_round(args.overrides)
         walls.append(wall)
         imports.append(imported)
+        flops.append(data["flops"])
+        tokens.append(data["tokens"])
+        threads.add(data["threads"])
+        peaks.append(peak_on(data["threads"]))
+        phases = data["phases"]
         for name in ORDER:
             per_phase[name].append(phases.pop(name, 0.0))
         for name, seconds in phases.items():  # a phase this list does not name (should be none)
             per_phase[name].append(seconds)
         scores.add("; ".join(f1))
     width = max(map(len, per_phase))
-    print(f"`python run.py {' '.join(SWEEP + args.overrides)}`, fresh data and outputs, {args.rounds} rounds")
+    print(
+        f"`python run.py {' '.join(SWEEP + args.overrides)}`, fresh data and outputs, {args.rounds} rounds, "
+        f"torch threads {', '.join(map(str, sorted(threads)))}"
+    )
     print(f"{'phase':{width}s}  median s  (range)")
     for name, values in per_phase.items():
         print(f"{name:{width}s}  {statistics.median(values):7.2f}  ({min(values):.2f}–{max(values):.2f})")
@@ -226,6 +330,9 @@ def main() -> None:
     for line in sorted(scores):
         print(line)
     training = per_phase["training (fit, with its per-epoch validation)"]
+    if any(f != flops[0] for f in flops):
+        print("model FLOPs differ between rounds: the sweep did not do the same work each time")
+    print("\n".join(flops_report(flops, tokens, peaks, walls, training)))
     outside = statistics.median(1 - t / w for t, w in zip(training, walls, strict=True))
     print(f"share of the sweep outside training (its reference, same run): {100 * outside:.1f} %")
     print(

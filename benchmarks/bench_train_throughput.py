@@ -44,7 +44,7 @@ import labelsmooth  # noqa: F401 - before torch, as in every run: it sets torch'
 # isort: split
 import torch
 
-from labelsmooth.models.flops import ModelFlops, real_lengths
+from labelsmooth.models.flops import ModelFlops, peak_matmul_flops, real_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -105,19 +105,6 @@ class StepClock:
 
     def eval_examples_per_second(self) -> float:
         return sum(n for _, n in self.eval) / (self.eval[-1][0] - self.eval_start)
-
-
-def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
-    """This CPU's reachable fp32 FLOP/s on the current torch threads: the best of `repeats` n×n `torch.mm`
-    (2n³ FLOPs each), after one untimed call."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * n**3 / best
 
 
 def lightning_clock(clock: StepClock, profile: cProfile.Profile | None, warmup: int):

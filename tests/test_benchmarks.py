@@ -48,8 +48,10 @@ def test_bench_padding_reports_before_and_after_for_each_case(tmp_path):
 def test_bench_sweep_splits_the_sweeps_wall_time_into_phases():
     from conftest import TINY_NER
 
+    epochs, jobs = 2, 2
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_sweep.py"), "--rounds", "1"]
-    cmd += [o for o in TINY_NER if o != "task=ner"]  # the sweep's own task=ner stays
+    cmd += [o for o in TINY_NER if o not in ("task=ner", "trainer.max_epochs=1")]  # the sweep's own task=ner
+    cmd.append(f"trainer.max_epochs={epochs}")
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=600).stdout
     wall = re.search(r"^sweep wall time: median (\d+\.\d) s", out.strip().splitlines()[-1])
     assert wall, out
@@ -64,3 +66,19 @@ def test_bench_sweep_splits_the_sweeps_wall_time_into_phases():
     # exclusive phases: together they are the wall time the parent measured (its own spawn and wait aside)
     assert abs(sum(map(float, phases.values())) - float(wall.group(1))) < 0.5, out
     assert re.search(r"^job 0: test F1 \d+\.\d\d; job 1: test F1 \d+\.\d\d$", out, re.MULTILINE), out
+
+    # Every encoder pass is counted, in the phase it ran in: each epoch's training steps see the same
+    # training split, each validation the whole val split. Fit validates once per epoch, and its end
+    # projects val's penultimate activations (PenultimateProjection): one more val pass.
+    tokens = {
+        key: int(n.replace(",", ""))
+        for key, n in re.findall(r"^  (.+?): \S+ TFLOP, ([\d,]+) tokens$", out, re.MULTILINE)
+    }
+    fit = "training (fit, with its per-epoch validation)"
+    steps, val = tokens[f"{fit} | training steps"], tokens["final validate | evaluation"]
+    assert steps > 0 and steps % (jobs * epochs) == 0, out
+    assert val > 0 and tokens[f"{fit} | evaluation"] == (epochs + 1) * val, out
+    assert tokens["final test | evaluation"] > 0, out
+    floor = re.search(r"^arithmetic floor .*: (\d+\.\d) \(", out, re.MULTILINE)
+    mfu = re.search(r"^MFU of training .*: (\d+\.\d) \(", out, re.MULTILINE)
+    assert floor and mfu and 0 < float(mfu.group(1)) <= 100, out

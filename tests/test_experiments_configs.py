@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import inspect
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, entry_command
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import _locate
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -129,7 +128,7 @@ def test_paper_scale_recipes_name_the_paper_models_and_data(experiment):
 
 def test_help_lists_only_user_facing_groups(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "--help"],
+        entry_command(["--help"]),
         cwd=tmp_path,
         capture_output=True,
         text=True,

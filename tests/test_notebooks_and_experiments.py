@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
-from conftest import CLAIMS_CMD, ROOT, read_metrics, run_entry, run_notebook
+from conftest import CLAIMS_CMD, entry_command, read_metrics, run_entry, run_notebook
 
 from labelsmooth.analysis.summarise import summarise
 
@@ -91,7 +90,7 @@ def test_overconfident_stand_in_evaluates_its_last_epoch(tmp_path):
 
 def test_output_regularizer_recipe_sweeps_the_published_grid(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "experiment=mlp_output_regularizers", "--cfg", "hydra"],
+        entry_command(["experiment=mlp_output_regularizers", "--cfg", "hydra"]),
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -7,10 +7,9 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, entry_env, run_entry
+from conftest import ROOT, entry_command, entry_env, run_entry
 from filelock import FileLock
 
 pytestmark = pytest.mark.slow  # run.py in subprocesses
@@ -102,7 +101,7 @@ def test_a_control_character_in_a_launcher_value_stops_before_any_script_is_writ
     args = ["-m", "hydra/launcher=slurm", "hydra.launcher.partition=${oc.env:PART}", *NER, "debug=fast"]
     env = entry_env() | {"PART": "lab\necho pwned"}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args, f"hydra.sweep.dir={sweep}"],
+        entry_command([*args, f"hydra.sweep.dir={sweep}"]),
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -122,7 +121,7 @@ def test_an_unwritable_wandb_folder_stops_the_run_before_training(tmp_path):
     run = tmp_path / "run"
     env = entry_env() | {"WANDB_DATA_DIR": str(blocker / "wandb")}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *NER[:-1], *ONE, "logger=wandb", f"hydra.run.dir={run}"],
+        entry_command([*NER[:-1], *ONE, "logger=wandb", f"hydra.run.dir={run}"]),
         cwd=tmp_path,
         env=env,
         capture_output=True,

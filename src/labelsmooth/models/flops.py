@@ -7,11 +7,14 @@ for their gradient); attention's two products, QKᵀ and AV, cost 4·L·H·T for
 T tokens, so 4·L·H·ΣT² per batch forward and three times that in training. Not counted: embedding lookups,
 biases, LayerNorm, GELU, softmax, dropout, the loss, the optimiser, and any work on padding. They are not
 the model's matrix arithmetic, and a padded batch's extra FLOPs are waste, not utilisation.
-tests/test_model_flops.py checks the count against torch's own FLOP counter.
+tests/test_model_flops.py checks the count against torch's own FLOP counter. The denominator is
+`peak_matmul_flops`: what this machine's matrix multiplication reaches, measured where the MFU is.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -49,3 +52,17 @@ def real_lengths(attention_mask: torch.Tensor) -> tuple[int, int]:
     """(real tokens, sum of the sentences' squared lengths) of a batch's attention mask."""
     lengths = attention_mask.sum(dim=1).long()
     return int(lengths.sum()), int((lengths * lengths).sum())
+
+
+def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's reachable fp32 FLOP/s on the current torch threads: the best of `repeats` n×n
+    `torch.mm` (2n³ FLOPs each) after one untimed call. MFU divides by it, measured in the same run: the
+    machine's speed drifts from day to day (and, on a shared VM, from minute to minute)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best
