@@ -110,6 +110,7 @@ class FlopCount:
         self.labels = 0
         self.flops: dict[str, float] = defaultdict(float)
         self.tokens: dict[str, int] = defaultdict(int)
+        self.devices: set[str] = set()
 
     def install(self, train_module) -> None:
         import torch
@@ -126,6 +127,7 @@ class FlopCount:
             key = f"{self.phases.stack[-1]}|{'training steps' if training else 'evaluation'}"
             self.flops[key] += model.train(tokens, squares) if training else model.forward(tokens, squares)
             self.tokens[key] += tokens
+            self.devices.add(attention_mask.device.type)
             return encode(encoder, input_ids, attention_mask, token_type_ids)
 
         def with_labels(cfg):
@@ -210,7 +212,12 @@ def probe(out: Path, overrides: list[str]) -> None:
     seconds = dict(phases.seconds)
     import torch
 
-    report = {"phases": seconds, "flops": count.flops, "tokens": count.tokens}
+    report = {
+        "phases": seconds,
+        "flops": count.flops,
+        "tokens": count.tokens,
+        "devices": sorted(count.devices),
+    }
     out.write_text(json.dumps(report | {"threads": torch.get_num_threads(), "end": time.time()}))
 
 
@@ -303,7 +310,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra run.py overrides (logger=csv, ...)")
     args = parser.parse_args()
     walls, imports, per_phase, scores = [], [], defaultdict(list), set()
-    flops, tokens, peaks, threads = [], [], [], set()
+    flops, tokens, peaks, threads, devices = [], [], [], set(), set()
     for _ in range(args.rounds):
         wall, data, imported, f1 = one_round(args.overrides)
         walls.append(wall)
@@ -311,7 +318,9 @@ def main() -> None:
         flops.append(data["flops"])
         tokens.append(data["tokens"])
         threads.add(data["threads"])
-        peaks.append(peak_on(data["threads"]))
+        devices.update(data["devices"])
+        if devices == {"cpu"}:  # the peak is this CPU's: an MFU against it means nothing for a GPU's passes
+            peaks.append(peak_on(data["threads"]))
         phases = data["phases"]
         for name in ORDER:
             per_phase[name].append(phases.pop(name, 0.0))
@@ -332,7 +341,10 @@ def main() -> None:
     training = per_phase["training (fit, with its per-epoch validation)"]
     if any(f != flops[0] for f in flops):
         print("model FLOPs differ between rounds: the sweep did not do the same work each time")
-    print("\n".join(flops_report(flops, tokens, peaks, walls, training)))
+    if devices == {"cpu"}:
+        print("\n".join(flops_report(flops, tokens, peaks, walls, training)))
+    else:
+        print(f"encoder passes on {', '.join(sorted(devices)) or 'no device'}: no CPU peak, no MFU or floor")
     outside = statistics.median(1 - t / w for t, w in zip(training, walls, strict=True))
     print(f"share of the sweep outside training (its reference, same run): {100 * outside:.1f} %")
     print(
