@@ -222,3 +222,30 @@ def test_projection_classes_the_module_lacks_are_refused_before_training(
     with pytest.raises(ValueError, match=re.escape(expected) + r" indices in \[0, 5\)"):
         trainer.fit(module, datamodule=TinyData())
     assert trainer.global_step == 0
+
+
+def test_projection_with_given_classes_stops_reading_val_once_they_are_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The points are the first max_points // 3 val items of each given class, in val's order, as a full
+    pass takes them; the batches after the classes are full are not encoded."""
+    pl.seed_everything(0)
+    class_ids, per_class = [1, 2, 3], 4
+    data, module = TinyData(), TinyTask()
+    val_x, val_y = data.x[300:], data.y[300:]
+    assert all(int((val_y[:50] == k).sum()) >= per_class for k in class_ids)  # the first batch fills them
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
+    monkeypatch.setattr(
+        projection, "plot_projection", lambda points, labels, *a, **k: drawn.append((points, labels))
+    )
+    trainer = _trainer(tmp_path, PenultimateProjection(class_ids=class_ids, max_points=3 * per_class))
+    trainer.fit(module, datamodule=data)
+    assert module.penultimate_calls == 1  # of val's two batches
+    module.eval()
+    with torch.no_grad():
+        features = module.body(val_x)
+    rows = torch.cat([(val_y == k).nonzero()[:per_class, 0] for k in class_ids])
+    origin, basis = template_plane(module.classifier_weight(), class_ids)
+    points, labels = drawn[0]
+    assert torch.equal(labels, val_y[rows])
+    torch.testing.assert_close(points, project(features[rows], origin, basis), rtol=0, atol=0)

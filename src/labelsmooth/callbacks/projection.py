@@ -83,8 +83,9 @@ class PenultimateProjection(pl.Callback):
     def _collect(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, n_classes: int
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Val activations (at most max_points // 3 per wanted class), their labels, and all class counts;
-        no activations when no val item is of a wanted class."""
+        """Val activations (the first max_points // 3 per wanted class, in val's order), their labels, and
+        the class counts of the batches read (all of val unless the given classes filled up first); no
+        activations when no val item is of a wanted class."""
         wanted = self.class_ids if self.class_ids is not None else list(range(n_classes))
         kept: dict[int, list[Tensor]] = {k: [] for k in wanted}
         room = dict.fromkeys(wanted, self.max_points // 3)
@@ -102,6 +103,10 @@ class PenultimateProjection(pl.Callback):
                             take = feats[labels == k][: room[k]]
                             kept[k].append(take)
                             room[k] -= len(take)
+                    # Classes given and every one full: the rest of val would be encoded only to be
+                    # dropped (its counts choose the classes only when none are given).
+                    if self.class_ids is not None and not any(room.values()):
+                        break
         finally:
             pl_module.train(was_training)
         if int(counts.sum()) == 0:
