@@ -69,7 +69,8 @@ def test_bench_sweep_splits_the_sweeps_wall_time_into_phases():
 
     # Every encoder pass is counted, in the phase it ran in: each epoch's training steps see the same
     # training split, each validation the whole val split. Fit validates once per epoch, and its end
-    # projects val's penultimate activations (PenultimateProjection): one more val pass.
+    # projects val's penultimate activations (PenultimateProjection): one more val pass, whole because
+    # 16 sentences never fill its three classes' max_points // 3.
     tokens = {
         key: int(n.replace(",", ""))
         for key, n in re.findall(r"^  (.+?): \S+ TFLOP, ([\d,]+) tokens$", out, re.MULTILINE)
