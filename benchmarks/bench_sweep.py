@@ -219,8 +219,10 @@ def probe(out: Path, overrides: list[str]) -> None:
         "flops": count.flops,
         "tokens": count.tokens,
         "devices": sorted(count.devices),
+        "threads": torch.get_num_threads(),
+        "end": time.time(),
     }
-    out.write_text(json.dumps(report | {"threads": torch.get_num_threads(), "end": time.time()}))
+    out.write_text(json.dumps(report))
 
 
 def import_seconds(stderr: str) -> float:
